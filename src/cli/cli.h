@@ -1,0 +1,20 @@
+/* The crema command and its subcommands.  Each subcommand lives in its own
+ * cmd_<name>.c and is listed in main.c's table. */
+#ifndef CREMA_CLI_CLI_H
+#define CREMA_CLI_CLI_H
+
+#include "core/error.h"
+
+/* argv[0] is the subcommand name.  Returns the process exit status. */
+typedef int (*cli_run_fn)(int argc, char **argv);
+
+typedef struct cli_command {
+  const char *name;
+  const char *summary;
+  cli_run_fn run;
+} cli_command;
+
+/* Prints "crema NAME: message" on one line to stderr and returns 1. */
+int cli_report(const char *command, const crema_error *err);
+
+#endif

@@ -1,0 +1,50 @@
+/* crema: entry point and subcommand dispatch. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+/* One line per subcommand; the run functions live in cmd_<name>.c. */
+
+static const cli_command commands[] = {
+    /* {"name", "summary", cmd_name}, */
+    {NULL, NULL, NULL}};
+
+int cli_report(const char *command, const crema_error *err) {
+  fprintf(stderr, "crema %s: %s\n", command, err->message[0] ? err->message : "failed");
+  return 1;
+}
+
+static void print_usage(FILE *f) {
+  fprintf(f,
+          "crema %s: run and train Caffe models\n\n"
+          "usage: crema COMMAND [flags] [args]\n\ncommands:\n",
+          crema_version());
+  for (const cli_command *c = commands; c->name; c++)
+    fprintf(f, "  %-20s %s\n", c->name, c->summary);
+  fprintf(f, "\n'crema COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return 2;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help") ||
+      !strcmp(name, "-help")) {
+    print_usage(stdout);
+    return 0;
+  }
+  if (!strcmp(name, "--version") || !strcmp(name, "-version") || !strcmp(name, "version")) {
+    printf("crema %s\n", crema_version());
+    return 0;
+  }
+  for (const cli_command *c = commands; c->name; c++)
+    if (!strcmp(c->name, name))
+      return c->run(argc - 1, argv + 1);
+  fprintf(stderr, "crema: unknown command '%s' (see 'crema --help')\n", name);
+  return 2;
+}

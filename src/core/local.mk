@@ -1,0 +1,6 @@
+# Sources of src/core/: errors, blobs, random numbers, logging.
+libcrema_impl_la_SOURCES += \
+	src/core/error.c src/core/error.h \
+	src/core/blob.c src/core/blob.h \
+	src/core/rng.c src/core/rng.h \
+	src/core/log.c src/core/log.h

@@ -1,0 +1,2 @@
+# Sources of src/data/
+libcrema_impl_la_SOURCES +=

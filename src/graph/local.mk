@@ -1,0 +1,2 @@
+# Sources of src/graph/
+libcrema_impl_la_SOURCES +=

@@ -1,0 +1,29 @@
+/* Whole-file reading and atomic writing. */
+#ifndef CREMA_IO_FILE_H
+#define CREMA_IO_FILE_H
+
+#include <stddef.h>
+#include "core/error.h"
+
+/* A read-only view of a whole file (mmap'd where possible). */
+typedef struct file_view {
+  const unsigned char *data;
+  size_t size;
+  void *map_base;   /* internal */
+  size_t map_size;  /* internal */
+  unsigned char *heap; /* internal: used when mmap is not possible */
+} file_view;
+
+/* Opens path for reading; fails with a clear message for directories,
+ * missing files and files larger than max_size bytes. */
+crema_status file_view_open(const char *path, size_t max_size, file_view *v, crema_error *err);
+void file_view_close(file_view *v);
+
+/* Writes data to path through a temporary file in the same directory,
+ * fsync'd and renamed over path, so readers never see a partial file. */
+crema_status file_write_atomic(const char *path, const void *data, size_t len, crema_error *err);
+
+/* 1 if path ends with suffix (case-insensitive). */
+int path_has_suffix(const char *path, const char *suffix);
+
+#endif

@@ -1,0 +1,2 @@
+# Sources of src/io/
+libcrema_impl_la_SOURCES +=

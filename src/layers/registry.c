@@ -1,0 +1,27 @@
+/* The table from Caffe's type strings to layer operations.  Adding a layer
+ * type = its file + one line here. */
+#include "config.h"
+
+#include <string.h>
+
+#include "layers/layer.h"
+#include "layers/registry.h"
+
+static const layer_ops *const registry[] = {
+    /* &xxx_layer_ops, */
+    NULL};
+
+const layer_ops *layer_registry_find(const char *type) {
+  for (const layer_ops *const *o = registry; *o; o++)
+    if (!strcmp((*o)->type, type))
+      return *o;
+  return NULL;
+}
+
+void layer_registry_list(const char **names, int max) {
+  int n = 0;
+  for (const layer_ops *const *o = registry; *o && n + 1 < max; o++)
+    names[n++] = (*o)->type;
+  if (max > 0)
+    names[n] = NULL;
+}

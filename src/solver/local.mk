@@ -1,0 +1,2 @@
+# Sources of src/solver/
+libcrema_impl_la_SOURCES +=
