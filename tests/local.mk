@@ -12,3 +12,137 @@ check_LTLIBRARIES = tests/libgradcheck.la
 tests_libgradcheck_la_SOURCES = tests/unit/gradcheck.c tests/unit/gradcheck.h
 tests_libgradcheck_la_CFLAGS = $(TEST_CFLAGS)
 GRADCHECK_LIBS = tests/libgradcheck.la
+
+# solver: learning rate policies
+check_PROGRAMS += tests/unit/check_lr_policy
+TESTS += tests/unit/check_lr_policy
+tests_unit_check_lr_policy_SOURCES = tests/unit/check_lr_policy.c
+tests_unit_check_lr_policy_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_lr_policy_LDADD = $(TEST_LIBS)
+
+# solver: update rules
+check_PROGRAMS += tests/unit/check_update
+TESTS += tests/unit/check_update
+tests_unit_check_update_SOURCES = tests/unit/check_update.c
+tests_unit_check_update_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_update_LDADD = $(TEST_LIBS)
+
+# io: text format (prototxt) parser and printer; text_test.proto adds the
+# scalar types, oneof, required and recursive fields caffe.proto lacks.
+check_PROGRAMS += tests/unit/check_text
+TESTS += tests/unit/check_text
+tests_unit_check_text_SOURCES = tests/unit/check_text.c
+nodist_tests_unit_check_text_SOURCES = tests/unit/text_test.pb-c.c tests/unit/text_test.pb-c.h
+tests_unit_check_text_CFLAGS = $(TEST_CFLAGS) -I$(top_builddir)/tests/unit
+tests_unit_check_text_LDADD = $(TEST_LIBS)
+BUILT_SOURCES += tests/unit/text_test.pb-c.h tests/unit/text_test.pb-c.c
+CLEANFILES += tests/unit/text_test.pb-c.h tests/unit/text_test.pb-c.c
+EXTRA_DIST += tests/unit/text_test.proto tests/fuzz/fuzz_text.c tests/fuzz/corpus_text \
+	tests/fuzz/text.dict
+tests/unit/text_test.pb-c.c tests/unit/text_test.pb-c.h: $(srcdir)/tests/unit/text_test.proto
+	@$(MKDIR_P) tests/unit
+	$(AM_V_GEN)$(PROTOC_C) --proto_path=$(srcdir)/tests/unit --c_out=tests/unit \
+		$(srcdir)/tests/unit/text_test.proto
+
+# layers: softmax, losses, LRN/BatchNorm/MVN, Accuracy/ArgMax, Reduction
+check_PROGRAMS += tests/unit/check_layers_c
+TESTS += tests/unit/check_layers_c
+tests_unit_check_layers_c_SOURCES = tests/unit/check_layers_c.c
+tests_unit_check_layers_c_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_layers_c_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
+
+# layers: Convolution, Deconvolution, Pooling, InnerProduct, Embed, im2col, fillers
+check_PROGRAMS += tests/unit/check_layers_a
+TESTS += tests/unit/check_layers_a
+tests_unit_check_layers_a_SOURCES = tests/unit/check_layers_a.c
+tests_unit_check_layers_a_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_layers_a_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
+
+# libFuzzer harness for the text format, built only on request (not by make
+# check):  make fuzz-text && ./fuzz_text -max_total_time=300 \
+#            -dict=$(top_srcdir)/tests/fuzz/text.dict \
+#            $(top_srcdir)/tests/fuzz/corpus_text
+FUZZ_CC = clang
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11
+fuzz-text: proto/caffe.pb-c.c proto/caffe.pb-c.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) -I$(top_builddir) $(AM_CPPFLAGS) \
+		$(top_srcdir)/tests/fuzz/fuzz_text.c $(top_srcdir)/src/io/text.c \
+		$(top_srcdir)/src/io/text_print.c $(top_srcdir)/src/io/pbutil.c \
+		$(top_srcdir)/src/io/file.c $(top_srcdir)/src/core/error.c proto/caffe.pb-c.c \
+		$(PROTOBUF_C_LIBS) -o fuzz_text
+.PHONY: fuzz-text
+CLEANFILES += fuzz_text
+
+# io: binary files, BlobProto/.npy, legacy upgrades; the upgrade/info CLI
+check_PROGRAMS += tests/unit/check_binary tests/unit/check_upgrade
+TESTS += tests/unit/check_binary tests/unit/check_upgrade tests/cli/upgrade.sh
+tests_unit_check_binary_SOURCES = tests/unit/check_binary.c
+tests_unit_check_binary_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_binary_LDADD = $(TEST_LIBS)
+tests_unit_check_upgrade_SOURCES = tests/unit/check_upgrade.c
+tests_unit_check_upgrade_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_upgrade_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/cli/upgrade.sh
+
+# layers: neuron, element-wise, shape and input layers
+check_PROGRAMS += tests/unit/check_layers_b
+TESTS += tests/unit/check_layers_b
+tests_unit_check_layers_b_SOURCES = tests/unit/check_layers_b.c
+tests_unit_check_layers_b_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_layers_b_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
+
+# solver: training trajectories against Caffe's (tests/data/golden/solvers)
+check_PROGRAMS += tests/golden/check_solvers
+TESTS += tests/golden/check_solvers
+tests_golden_check_solvers_SOURCES = tests/golden/check_solvers.c
+tests_golden_check_solvers_CFLAGS = $(TEST_CFLAGS)
+tests_golden_check_solvers_LDADD = $(TEST_LIBS)
+
+# solver: SolverState files, atomic snapshots, signals
+check_PROGRAMS += tests/unit/check_solver_state
+TESTS += tests/unit/check_solver_state
+tests_unit_check_solver_state_SOURCES = tests/unit/check_solver_state.c
+tests_unit_check_solver_state_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_solver_state_LDADD = $(TEST_LIBS)
+
+# The binary NetParameter loader and the legacy upgrades under libFuzzer (not
+# part of check):  make fuzz-binary && ./fuzz_binary -max_total_time=300 \
+#                    -close_fd_mask=2 $(top_srcdir)/tests/fuzz/corpus_binary
+fuzz-binary: proto/caffe.pb-c.c proto/caffe.pb-c.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) -I$(top_builddir) $(AM_CPPFLAGS) \
+		$(top_srcdir)/tests/fuzz/fuzz_binary.c $(top_srcdir)/src/io/upgrade.c \
+		$(top_srcdir)/src/io/binary.c $(top_srcdir)/src/io/blobproto.c \
+		$(top_srcdir)/src/io/file.c $(top_srcdir)/src/io/text.c \
+		$(top_srcdir)/src/io/text_print.c $(top_srcdir)/src/io/pbutil.c \
+		$(top_srcdir)/src/core/error.c $(top_srcdir)/src/core/log.c \
+		$(top_srcdir)/src/core/blob.c proto/caffe.pb-c.c $(PROTOBUF_C_LIBS) -o fuzz_binary
+.PHONY: fuzz-binary
+CLEANFILES += fuzz_binary
+EXTRA_DIST += tests/fuzz/fuzz_binary.c tests/fuzz/corpus_binary
+
+# solver: crema train / crema test
+TESTS += tests/cli/train.sh
+EXTRA_DIST += tests/cli/train.sh
+
+# io: PNG/JPEG decoding and encoding, OpenCV-compatible resize
+check_PROGRAMS += tests/unit/check_image
+TESTS += tests/unit/check_image
+tests_unit_check_image_SOURCES = tests/unit/check_image.c
+tests_unit_check_image_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_image_LDADD = $(TEST_LIBS)
+
+# graph: net construction, weights, memory plan, public API; golden cases
+# through crema verify (tests/data/golden/layers, tests/data/nets)
+check_PROGRAMS += tests/unit/check_net
+TESTS += tests/unit/check_net tests/golden/run_golden.sh
+tests_unit_check_net_SOURCES = tests/unit/check_net.c
+tests_unit_check_net_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_net_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/golden/run_golden.sh
+
+# data: LMDB, Datum, DataTransformer, the Data layer (golden), convert-imageset
+check_PROGRAMS += tests/unit/check_data
+TESTS += tests/unit/check_data
+tests_unit_check_data_SOURCES = tests/unit/check_data.c
+tests_unit_check_data_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_data_LDADD = $(TEST_LIBS)

@@ -17,4 +17,15 @@ typedef struct cli_command {
 /* Prints "crema NAME: message" on one line to stderr and returns 1. */
 int cli_report(const char *command, const crema_error *err);
 
+int cmd_upgrade_net(int argc, char **argv);
+int cmd_upgrade_solver(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_test(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_time(int argc, char **argv);
+
+int cmd_convert_imageset(int argc, char **argv);
+int cmd_compute_image_mean(int argc, char **argv);
+
 #endif

@@ -10,6 +10,17 @@
 
 static const cli_command commands[] = {
     /* {"name", "summary", cmd_name}, */
+    {"upgrade-net", "upgrade a legacy Caffe net definition or model", cmd_upgrade_net},
+    {"upgrade-solver", "upgrade a legacy Caffe solver definition", cmd_upgrade_solver},
+    {"info", "list the layers and parameter shapes of a net or model", cmd_info},
+    {"train", "train or finetune a model (as caffe train)", cmd_train},
+    {"test", "score a model over a number of batches (as caffe test)", cmd_test},
+    {"verify", "compare a net's blobs with reference values (e.g. from Caffe)", cmd_verify},
+    {"time", "benchmark forward and backward per layer, as caffe time", cmd_time},
+    {"convert-imageset", "convert a set of images to an LMDB of Datum records",
+     cmd_convert_imageset},
+    {"compute-image-mean", "compute the mean image of an LMDB (a mean_file)",
+     cmd_compute_image_mean},
     {NULL, NULL, NULL}};
 
 int cli_report(const char *command, const crema_error *err) {

@@ -1,3 +1,5 @@
 # Sources of src/math/: BLAS wrappers, im2col, fillers, element-wise kernels.
 libcrema_impl_la_SOURCES += \
-	src/math/blas.c src/math/blas.h
+	src/math/blas.c src/math/blas.h \
+	src/math/im2col.c src/math/im2col.h src/math/conv_engine.c src/math/conv_engine.h \
+	src/math/filler.c src/math/filler.h

@@ -1,2 +1,7 @@
-# Sources of src/solver/
-libcrema_impl_la_SOURCES +=
+# Sources of src/solver/: training loop, update rules, lr policies, SolverState.
+libcrema_impl_la_SOURCES += \
+	src/solver/lr_policy.c src/solver/lr_policy.h \
+	src/solver/update.c src/solver/update.h \
+	src/solver/state.c src/solver/state.h \
+	src/solver/signals.c src/solver/signals.h \
+	src/solver/solver.c src/solver/solver.h

@@ -1,0 +1,166 @@
+/* crema time: per-layer forward and backward timings, reported in the
+ * wording of `caffe time` so that scripts reading its log read ours. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/flags.h"
+#include "core/log.h"
+#include "graph/net.h"
+#include "graph/weights.h"
+#include "io/upgrade.h"
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+typedef struct time_flags {
+  const char *model, *weights, *phase;
+  int iterations;
+} time_flags;
+
+static crema_status open_timed_net(const time_flags *f, net **out, crema_error *err) {
+  Caffe__Phase phase;
+  if (!strcasecmp(f->phase, "train"))
+    phase = CAFFE__PHASE__TRAIN;
+  else if (!strcasecmp(f->phase, "test"))
+    phase = CAFFE__PHASE__TEST;
+  else
+    return crema_fail(err, CREMA_ERR_INVALID, "--phase must be train or test, not '%s'",
+                      f->phase);
+  Caffe__NetParameter *param = NULL;
+  CREMA_TRY(net_param_read(f->model, &param, err));
+  net_options opts;
+  net_options_init(&opts, phase);
+  /* Like caffe time, backward is timed in either phase. */
+  opts.backward = 1;
+  crema_status st = net_create(param, &opts, out, err);
+  protobuf_c_message_free_unpacked(&param->base, NULL);
+  if (st != CREMA_OK) {
+    crema_error_prefix(err, "%s: ", f->model);
+    return st;
+  }
+  if (f->weights && (st = net_load_weights(*out, f->weights, err)) != CREMA_OK) {
+    net_free(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
+/* As caffe time: every layer's backward runs, whatever the analysis says. */
+static crema_status time_layer_backward(net *n, int i, crema_error *err) {
+  layer *l = n->layers[i];
+  if (!l->ops->backward)
+    return CREMA_OK;
+  return l->ops->backward(l, &n->tops[i], n->bottom_need_backward[i], &n->bottoms[i], err);
+}
+
+static crema_status benchmark(net *n, int iterations, double *fwd_layer, double *bwd_layer,
+                              double *fwd_total, double *bwd_total, crema_error *err) {
+  for (int j = 0; j < iterations; j++) {
+    double iter_start = now_us();
+    double start = now_us();
+    for (int i = 0; i < n->nlayers; i++) {
+      double t0 = now_us();
+      CREMA_TRY(net_forward_layer(n, i, NULL, err));
+      fwd_layer[i] += now_us() - t0;
+    }
+    *fwd_total += now_us() - start;
+    start = now_us();
+    for (int i = n->nlayers - 1; i >= 0; i--) {
+      double t0 = now_us();
+      CREMA_TRY(time_layer_backward(n, i, err));
+      bwd_layer[i] += now_us() - t0;
+    }
+    *bwd_total += now_us() - start;
+    LOG_INFO("Iteration: %d forward-backward time: %g ms.", j + 1,
+             (now_us() - iter_start) / 1000.0);
+  }
+  return CREMA_OK;
+}
+
+static crema_status run_time(const time_flags *f, crema_error *err) {
+  net *n = NULL;
+  CREMA_TRY(open_timed_net(f, &n, err));
+  double *fwd = crema_calloc((size_t)n->nlayers, sizeof(double), err);
+  double *bwd = crema_calloc((size_t)n->nlayers, sizeof(double), err);
+  crema_status st = (fwd && bwd) ? CREMA_OK : CREMA_ERR_NOMEM;
+  float loss = 0;
+  if (st == CREMA_OK) {
+    LOG_INFO("Performing Forward");
+    st = net_forward(n, &loss, err);
+  }
+  if (st == CREMA_OK) {
+    LOG_INFO("Initial loss: %g", (double)loss);
+    LOG_INFO("Performing Backward");
+    st = net_backward(n, err);
+  }
+  double fwd_total = 0, bwd_total = 0, total_start = now_us();
+  if (st == CREMA_OK) {
+    LOG_INFO("*** Benchmark begins ***");
+    LOG_INFO("Testing for %d iterations.", f->iterations);
+    st = benchmark(n, f->iterations, fwd, bwd, &fwd_total, &bwd_total, err);
+  }
+  if (st == CREMA_OK) {
+    double total_ms = (now_us() - total_start) / 1000.0;
+    double it = (double)f->iterations;
+    LOG_INFO("Average time per layer: ");
+    for (int i = 0; i < n->nlayers; i++) {
+      LOG_INFO("%10s\tforward: %g ms.", n->layers[i]->name, fwd[i] / 1000.0 / it);
+      LOG_INFO("%10s\tbackward: %g ms.", n->layers[i]->name, bwd[i] / 1000.0 / it);
+    }
+    LOG_INFO("Average Forward pass: %g ms.", fwd_total / 1000.0 / it);
+    LOG_INFO("Average Backward pass: %g ms.", bwd_total / 1000.0 / it);
+    LOG_INFO("Average Forward-Backward: %g ms.", total_ms / it);
+    LOG_INFO("Total Time: %g ms.", total_ms);
+    LOG_INFO("*** Benchmark ends ***");
+  }
+  free(fwd);
+  free(bwd);
+  net_free(n);
+  return st;
+}
+
+int cmd_time(int argc, char **argv) {
+  time_flags f = {.phase = "train", .iterations = 50};
+  const flag_spec specs[] = {
+      {"model", FLAG_STRING, &f.model, "the net definition (.prototxt)"},
+      {"weights", FLAG_STRING, &f.weights, "weights (.caffemodel), comma-separated list allowed"},
+      {"iterations", FLAG_INT, &f.iterations, "number of timed iterations (default 50)"},
+      {"phase", FLAG_STRING, &f.phase, "train or test (default train, as caffe time)"},
+  };
+  const int nspecs = (int)(sizeof specs / sizeof specs[0]);
+  flag_result res;
+  crema_error err = {0};
+  if (flags_parse(argc, argv, specs, nspecs, &res, &err) != CREMA_OK)
+    return cli_report("time", &err);
+  int help = res.help, extra = res.npositional;
+  flags_result_free(&res);
+  if (help) {
+    flags_print_usage(stdout,
+                      "crema time --model NET.prototxt [--weights W] [--iterations N] "
+                      "[--phase train|test]",
+                      "Times the forward and backward pass of every layer, as caffe time.",
+                      specs, nspecs);
+    return 0;
+  }
+  if (extra > 0 || !f.model) {
+    crema_fail(&err, CREMA_ERR_INVALID,
+               extra > 0 ? "unexpected argument (see --help)" : "--model is required");
+    return cli_report("time", &err);
+  }
+  if (f.iterations < 1) {
+    crema_fail(&err, CREMA_ERR_INVALID, "--iterations must be at least 1, got %d", f.iterations);
+    return cli_report("time", &err);
+  }
+  if (run_time(&f, &err) != CREMA_OK)
+    return cli_report("time", &err);
+  return 0;
+}

@@ -1,0 +1,223 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "graph/weights.h"
+#include "io/binary.h"
+#include "io/blobproto.h"
+#include "io/upgrade.h"
+
+static int proto_has_legacy_dims(const Caffe__BlobProto *bp) {
+  return bp->has_num || bp->has_channels || bp->has_height || bp->has_width;
+}
+
+/* Caffe's Blob::ShapeEquals: legacy dims are compared against the blob's
+ * shape read from the end (missing leading axes count as 1). */
+static int proto_shape_equals(const Caffe__BlobProto *bp, const blob *b) {
+  if (proto_has_legacy_dims(bp))
+    return b->num_axes <= 4 && blob_legacy_dim(b, -4) == bp->num &&
+           blob_legacy_dim(b, -3) == bp->channels && blob_legacy_dim(b, -2) == bp->height &&
+           blob_legacy_dim(b, -1) == bp->width;
+  size_t nd = bp->shape ? bp->shape->n_dim : 0;
+  if (nd != (size_t)b->num_axes)
+    return 0;
+  for (size_t i = 0; i < nd; i++)
+    if (bp->shape->dim[i] != (int64_t)b->shape[i])
+      return 0;
+  return 1;
+}
+
+static const char *proto_shape_string(const Caffe__BlobProto *bp, char *buf, size_t size) {
+  if (proto_has_legacy_dims(bp)) {
+    snprintf(buf, size, "%dx%dx%dx%d", bp->num, bp->channels, bp->height, bp->width);
+    return buf;
+  }
+  size_t nd = bp->shape ? bp->shape->n_dim : 0;
+  if (nd == 0) {
+    snprintf(buf, size, "scalar");
+    return buf;
+  }
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < nd && used < size; i++) {
+    int w = snprintf(buf + used, size - used, i ? "x%lld" : "%lld", (long long)bp->shape->dim[i]);
+    if (w < 0)
+      break;
+    used += (size_t)w;
+  }
+  return buf;
+}
+
+static crema_status copy_values(const layer *l, int j, const char *what, size_t nfloat,
+                                const float *f, size_t ndouble, const double *d, float *dst,
+                                size_t count, crema_error *err) {
+  if (ndouble > 0) {
+    if (ndouble != count)
+      return layer_fail(l, err, CREMA_ERR_SHAPE,
+                        "blob %d has %zu %s values in the weights, the shape needs %zu", j,
+                        ndouble, what, count);
+    for (size_t k = 0; k < count; k++)
+      dst[k] = (float)d[k];
+    return CREMA_OK;
+  }
+  if (nfloat != count)
+    return layer_fail(l, err, CREMA_ERR_SHAPE,
+                      "blob %d has %zu %s values in the weights, the shape needs %zu", j, nfloat,
+                      what, count);
+  if (count)
+    memcpy(dst, f, count * sizeof(float));
+  return CREMA_OK;
+}
+
+/* Blob::FromProto without reshape: shape must match; data, and the diff
+ * when the weights carry one. */
+static crema_status copy_blob(const layer *l, int j, const Caffe__BlobProto *bp, blob *b,
+                              crema_error *err) {
+  if (!proto_shape_equals(bp, b)) {
+    char a[128], c[128];
+    return layer_fail(l, err, CREMA_ERR_SHAPE, "blob %d has shape %s in the weights, %s in the net",
+                      j, proto_shape_string(bp, a, sizeof a), blob_shape_string(b, c, sizeof c));
+  }
+  CREMA_TRY(copy_values(l, j, "data", bp->n_data, bp->data, bp->n_double_data, bp->double_data,
+                        b->data, b->count, err));
+  if ((bp->n_diff > 0 || bp->n_double_diff > 0) && b->diff)
+    CREMA_TRY(copy_values(l, j, "diff", bp->n_diff, bp->diff, bp->n_double_diff,
+                          bp->double_diff, b->diff, b->count, err));
+  return CREMA_OK;
+}
+
+crema_status net_copy_trained_layers(net *n, const Caffe__NetParameter *src, crema_error *err) {
+  int matched = 0;
+  for (size_t s = 0; s < src->n_layer; s++) {
+    const Caffe__LayerParameter *sl = src->layer[s];
+    const char *name = sl->name ? sl->name : "";
+    int i = net_layer_index(n, name);
+    if (i < 0) {
+      LOG_INFO("Ignoring source layer %s", name);
+      continue;
+    }
+    layer *l = n->layers[i];
+    if (sl->n_blobs != (size_t)l->nblobs)
+      return layer_fail(l, err, CREMA_ERR_SHAPE,
+                        "the weights hold %zu blobs for this layer, the net has %d", sl->n_blobs,
+                        l->nblobs);
+    for (int j = 0; j < l->nblobs; j++)
+      CREMA_TRY(copy_blob(l, j, sl->blobs[j], l->blobs[j], err));
+    matched++;
+  }
+  if (!matched && src->n_layer > 0)
+    LOG_WARN("no layer of the weights '%s' matches a layer of the net '%s'",
+             src->name ? src->name : "", n->name);
+  return CREMA_OK;
+}
+
+static crema_status load_one(net *n, const char *path, crema_error *err) {
+  Caffe__NetParameter *src = NULL;
+  CREMA_TRY(net_param_read(path, &src, err));
+  crema_status st = net_copy_trained_layers(n, src, err);
+  if (st != CREMA_OK)
+    crema_error_prefix(err, "%s: ", path);
+  protobuf_c_message_free_unpacked(&src->base, NULL);
+  return st;
+}
+
+crema_status net_load_weights(net *n, const char *paths, crema_error *err) {
+  char *list = crema_strdup(paths, err);
+  if (!list)
+    return CREMA_ERR_NOMEM;
+  crema_status st = CREMA_OK;
+  char *save = NULL;
+  int loaded = 0;
+  for (char *p = strtok_r(list, ",", &save); p && st == CREMA_OK;
+       p = strtok_r(NULL, ",", &save)) {
+    if (!*p)
+      continue;
+    st = load_one(n, p, err);
+    loaded++;
+  }
+  if (st == CREMA_OK && !loaded)
+    st = crema_fail(err, CREMA_ERR_INVALID, "no weights file named in '%s'", paths);
+  free(list);
+  return st;
+}
+
+static crema_status copy_layer_param(const Caffe__LayerParameter *lp,
+                                     Caffe__LayerParameter **out, crema_error *err) {
+  size_t len = protobuf_c_message_get_packed_size(&lp->base);
+  uint8_t *buf = crema_malloc(len, err);
+  if (!buf)
+    return CREMA_ERR_NOMEM;
+  protobuf_c_message_pack(&lp->base, buf);
+  ProtobufCMessage *m =
+      protobuf_c_message_unpack(&caffe__layer_parameter__descriptor, NULL, len, buf);
+  free(buf);
+  if (!m)
+    return crema_fail(err, CREMA_ERR_NOMEM, "cannot copy layer '%s'", lp->name ? lp->name : "");
+  *out = (Caffe__LayerParameter *)m;
+  return CREMA_OK;
+}
+
+static crema_status layer_to_proto(const net *n, int i, int with_diff,
+                                   Caffe__LayerParameter **out, crema_error *err) {
+  Caffe__LayerParameter *lp = NULL;
+  CREMA_TRY(copy_layer_param(n->lparams[i], &lp, err));
+  for (size_t k = 0; k < lp->n_blobs; k++)
+    protobuf_c_message_free_unpacked(&lp->blobs[k]->base, NULL);
+  free(lp->blobs);
+  lp->blobs = NULL;
+  lp->n_blobs = 0;
+  const layer *l = n->layers[i];
+  crema_status st = CREMA_OK;
+  if (l->nblobs > 0) {
+    lp->blobs = crema_calloc((size_t)l->nblobs, sizeof *lp->blobs, err);
+    if (!lp->blobs)
+      st = CREMA_ERR_NOMEM;
+  }
+  for (int j = 0; j < l->nblobs && st == CREMA_OK; j++) {
+    st = blob_to_blobproto(l->blobs[j], with_diff && l->blobs[j]->diff, &lp->blobs[j], err);
+    if (st == CREMA_OK)
+      lp->n_blobs = (size_t)j + 1;
+  }
+  if (st != CREMA_OK) {
+    protobuf_c_message_free_unpacked(&lp->base, NULL);
+    return st;
+  }
+  *out = lp;
+  return CREMA_OK;
+}
+
+crema_status net_to_proto(const net *n, int with_diff, Caffe__NetParameter **out,
+                          crema_error *err) {
+  Caffe__NetParameter *np = crema_malloc(sizeof *np, err);
+  if (!np)
+    return CREMA_ERR_NOMEM;
+  caffe__net_parameter__init(np);
+  crema_status st = CREMA_OK;
+  if (!(np->name = crema_strdup(n->name, err)))
+    st = CREMA_ERR_NOMEM;
+  if (st == CREMA_OK && n->nlayers > 0 &&
+      !(np->layer = crema_calloc((size_t)n->nlayers, sizeof *np->layer, err)))
+    st = CREMA_ERR_NOMEM;
+  for (int i = 0; i < n->nlayers && st == CREMA_OK; i++) {
+    st = layer_to_proto(n, i, with_diff, &np->layer[i], err);
+    if (st == CREMA_OK)
+      np->n_layer = (size_t)i + 1;
+  }
+  if (st != CREMA_OK) {
+    protobuf_c_message_free_unpacked(&np->base, NULL);
+    return st;
+  }
+  *out = np;
+  return CREMA_OK;
+}
+
+crema_status net_save_weights(const net *n, const char *path, crema_error *err) {
+  Caffe__NetParameter *np = NULL;
+  CREMA_TRY(net_to_proto(n, 0, &np, err));
+  crema_status st = bin_write_file(path, &np->base, err);
+  protobuf_c_message_free_unpacked(&np->base, NULL);
+  return st;
+}

@@ -1,0 +1,27 @@
+/* Weights in and out of a net, by Caffe's rules (Net::CopyTrainedLayersFrom
+ * and Net::ToProto). */
+#ifndef CREMA_GRAPH_WEIGHTS_H
+#define CREMA_GRAPH_WEIGHTS_H
+
+#include "caffe.pb-c.h"
+#include "graph/net.h"
+
+/* Copies the blobs of src's layers into the net's layers of the same name.
+ * Source layers the net lacks are ignored (logged); a matched layer must
+ * have as many blobs as the net's, each of the same shape (a legacy
+ * num/channels/height/width shape matches a shape padded with leading 1s). */
+crema_status net_copy_trained_layers(net *n, const Caffe__NetParameter *src, crema_error *err);
+
+/* Reads weights (binary .caffemodel, or text for other extensions, legacy
+ * layouts upgraded) and copies them in.  paths may list several files
+ * separated by commas, applied in order as caffe train --weights does. */
+crema_status net_load_weights(net *n, const char *paths, crema_error *err);
+
+/* The net as Caffe's ToProto writes it: every layer's parameter (splits
+ * included) with its blobs (shape + data, and diff when with_diff). */
+crema_status net_to_proto(const net *n, int with_diff, Caffe__NetParameter **out,
+                          crema_error *err);
+/* Writes net_to_proto's message as a binary .caffemodel, atomically. */
+crema_status net_save_weights(const net *n, const char *path, crema_error *err);
+
+#endif

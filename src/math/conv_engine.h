@@ -1,0 +1,57 @@
+/* Convolution engines: interchangeable implementations of one image's
+ * grouped 2-D convolution and its two gradients.
+ *
+ * The layer (Convolution or Deconvolution) owns shapes, bias and the batch
+ * loop; an engine only maps one image.  Engines are chosen per geometry:
+ * CREMA_CONV names a preferred engine ("gemm", the default, is im2col +
+ * SGEMM as Caffe); an engine that cannot handle a geometry, or lacks an
+ * operation, falls back to gemm for it. */
+#ifndef CREMA_MATH_CONV_ENGINE_H
+#define CREMA_MATH_CONV_ENGINE_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "math/im2col.h"
+
+/* One image of a convolution: input in.channels x in.height x in.width
+ * (in.out_h/out_w give the output's spatial size), output out_channels x
+ * out_h x out_w; weights out_channels x (in.channels / group) x kernel_h x
+ * kernel_w. */
+typedef struct conv_geom {
+  im2col_shape in;
+  int out_channels;
+  int group;
+} conv_geom;
+
+typedef struct conv_engine {
+  const char *name;
+  /* Whether the engine handles this geometry (NULL: every geometry). */
+  int (*supports)(const conv_geom *g);
+  /* Scratch floats one call needs (shared by the three operations). */
+  size_t (*workspace)(const conv_geom *g);
+  /* out = conv(in, w). */
+  void (*forward)(const conv_geom *g, const float *in, const float *w, float *out, float *ws);
+  /* in_diff = gradient of conv w.r.t. its input, given out_diff (overwrites). */
+  void (*backward_data)(const conv_geom *g, const float *out_diff, const float *w,
+                        float *in_diff, float *ws);
+  /* w_diff += gradient w.r.t. the weights. */
+  void (*backward_weights)(const conv_geom *g, const float *in, const float *out_diff,
+                           float *w_diff, float *ws);
+} conv_engine;
+
+/* The im2col + SGEMM engine (Caffe's), which handles everything. */
+extern const conv_engine conv_engine_gemm;
+
+/* Checks that name (NULL or "" for the default) is a known engine. */
+crema_status conv_engine_check_name(const char *name, crema_error *err);
+
+/* Resolves the engine for g: the named one where it applies, gemm for
+ * whatever it does not do.  *ws_floats receives the scratch size needed. */
+void conv_engine_resolve(const char *name, const conv_geom *g, conv_engine *out,
+                         size_t *ws_floats);
+
+/* Overflow-checked size of a geometry's scratch buffer for the gemm engine. */
+int conv_geom_columns(const conv_geom *g, size_t *floats);
+
+#endif

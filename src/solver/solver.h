@@ -1,0 +1,78 @@
+/* Training, as Caffe's Solver / SGDSolver: builds the train and test nets
+ * from a SolverParameter, runs Step (test, forward/backward over iter_size,
+ * smoothed loss, display, update, snapshot) until max_iter, snapshots to
+ * <prefix>_iter_<N>.caffemodel / .solverstate, and resumes from them. */
+#ifndef CREMA_SOLVER_SOLVER_H
+#define CREMA_SOLVER_SOLVER_H
+
+#include "caffe.pb-c.h"
+#include "core/error.h"
+#include "graph/net.h"
+#include "solver/signals.h"
+#include "solver/update.h"
+
+/* Asked once per iteration (and per test batch) whether to stop or
+ * snapshot; see signals.h for the SIGINT/SIGHUP implementation. */
+typedef solver_action (*solver_poll_fn)(void *ctx);
+/* Told after every iteration (for a progress display). */
+typedef void (*solver_progress_fn)(void *ctx, int iter, int max_iter);
+
+typedef struct solver {
+  Caffe__SolverParameter *param;  /* owned */
+  solver_type type;
+  net *train;
+  net **tests;
+  int ntests;
+  learnable *params;              /* the train net's learnable parameters */
+  int nparams;
+  update_rule rule;               /* history blobs */
+  int iter;                       /* number of updates done */
+  int current_step;               /* lr policy state */
+  float rate;                     /* learning rate of the last update */
+
+  float *losses;                  /* the last average_loss losses */
+  int nlosses;
+  float smoothed_loss;
+  double timer_start;
+  int iterations_last;
+
+  int requested_early_exit;
+  solver_poll_fn poll;
+  void *poll_ctx;
+  solver_progress_fn progress;
+  void *progress_ctx;
+} solver;
+
+/* Reads a solver prototxt (legacy solver_type upgraded; a missing
+ * snapshot_prefix becomes the solver file's name without extension, a
+ * directory prefix gets the file's stem appended, as Caffe). */
+crema_status solver_param_load(const char *path, Caffe__SolverParameter **out, crema_error *err);
+
+/* Builds the solver; takes ownership of param (freed even on failure).
+ * Nets named by file are read relative to the working directory, as Caffe.
+ * Loads the weights listed in param->weights (comma-separated lists
+ * allowed) into the train and test nets. */
+crema_status solver_create(Caffe__SolverParameter *param, solver **out, crema_error *err);
+void solver_free(solver *s);
+
+/* Restores iter, current_step, history and the weights of learned_net from
+ * a .solverstate (learned_net is looked up as stored, then next to the
+ * .solverstate). */
+crema_status solver_restore(solver *s, const char *state_path, crema_error *err);
+
+/* Trains up to max_iter, snapshots after training, runs the final display
+ * forward and test.  Returns CREMA_OK also when stopped by a request
+ * (s->requested_early_exit is then set). */
+crema_status solver_solve(solver *s, crema_error *err);
+/* iters iterations of Caffe's Step. */
+crema_status solver_step(solver *s, int iters, crema_error *err);
+/* Writes the .caffemodel and .solverstate for the current iteration. */
+crema_status solver_snapshot(solver *s, crema_error *err);
+/* One pass over every test net. */
+crema_status solver_test_all(solver *s, crema_error *err);
+
+/* Loads comma-separated .caffemodel files into net, logging "Finetuning
+ * from" as Caffe. */
+crema_status solver_load_weights(net *n, const char *list, crema_error *err);
+
+#endif
