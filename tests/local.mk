@@ -146,3 +146,60 @@ TESTS += tests/unit/check_data
 tests_unit_check_data_SOURCES = tests/unit/check_data.c
 tests_unit_check_data_CFLAGS = $(TEST_CFLAGS)
 tests_unit_check_data_LDADD = $(TEST_LIBS)
+
+# graph: whole-net gradient checks (central differences of the loss), in
+# place versus out of place, propagate_down, lr_mult, Dropout, Silence
+check_PROGRAMS += tests/unit/check_net_grad
+TESTS += tests/unit/check_net_grad
+tests_unit_check_net_grad_SOURCES = tests/unit/check_net_grad.c
+tests_unit_check_net_grad_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_net_grad_LDADD = $(TEST_LIBS)
+
+# io: the cases of Caffe's own upgrade test suite (tests/data/upgrade/caffe_suite)
+check_PROGRAMS += tests/unit/check_upgrade_suite
+TESTS += tests/unit/check_upgrade_suite
+tests_unit_check_upgrade_suite_SOURCES = tests/unit/check_upgrade_suite.c
+tests_unit_check_upgrade_suite_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_upgrade_suite_LDADD = $(TEST_LIBS)
+
+# lesion: synthetic dermoscopy images and the ISIC segmentation metrics;
+# crema synth / crema evaluate
+check_PROGRAMS += tests/unit/check_synth tests/unit/check_metrics
+TESTS += tests/unit/check_synth tests/unit/check_metrics tests/cli/evaluate.sh
+tests_unit_check_synth_SOURCES = tests/unit/check_synth.c
+tests_unit_check_synth_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_synth_LDADD = $(TEST_LIBS)
+tests_unit_check_metrics_SOURCES = tests/unit/check_metrics.c
+tests_unit_check_metrics_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_metrics_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/cli/evaluate.sh
+
+# math: every convolution engine against a direct reference (forward, both
+# gradients), bounded scratch, the thread team
+check_PROGRAMS += tests/unit/check_conv_engines
+TESTS += tests/unit/check_conv_engines
+tests_unit_check_conv_engines_SOURCES = tests/unit/check_conv_engines.c
+tests_unit_check_conv_engines_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_conv_engines_LDADD = $(TEST_LIBS)
+
+# Everything the tests read: fixtures (with their LICENSE files) and the
+# leak suppressions .ci/run uses.
+EXTRA_DIST += tests/data tests/lsan.supp
+
+# lesion: the networks of models/lesion, lesion-db, segment; the CLI and a
+# small end-to-end run (synth -> lesion-db -> train -> segment -> evaluate)
+check_PROGRAMS += tests/unit/check_lesion
+TESTS += tests/unit/check_lesion tests/cli/lesion_cli.sh tests/cli/lesion_e2e.sh
+tests_unit_check_lesion_SOURCES = tests/unit/check_lesion.c
+tests_unit_check_lesion_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_lesion_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/cli/lesion_cli.sh tests/cli/lesion_e2e.sh
+
+# graph: the wire-format weights loader and crema init; bench/run --quick
+# (tests/cli/bench_quick.sh: the OpenCV side only where python3-opencv is)
+check_PROGRAMS += tests/unit/check_weights_wire
+TESTS += tests/unit/check_weights_wire tests/cli/bench_quick.sh
+tests_unit_check_weights_wire_SOURCES = tests/unit/check_weights_wire.c
+tests_unit_check_weights_wire_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_weights_wire_LDADD = $(TEST_LIBS)
+EXTRA_DIST += tests/cli/bench_quick.sh

@@ -24,8 +24,14 @@ int cmd_train(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_time(int argc, char **argv);
+int cmd_init(int argc, char **argv);
 
 int cmd_convert_imageset(int argc, char **argv);
 int cmd_compute_image_mean(int argc, char **argv);
+
+int cmd_lesion_db(int argc, char **argv);
+int cmd_segment(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
 
 #endif

@@ -4,3 +4,6 @@ crema_SOURCES += src/cli/cmd_upgrade_net.c src/cli/cmd_upgrade_solver.c src/cli/
 crema_SOURCES += src/cli/cmd_verify.c src/cli/cmd_time.c
 crema_SOURCES += src/cli/cmd_train.c src/cli/cmd_test.c
 crema_SOURCES += src/cli/cmd_convert_imageset.c src/cli/cmd_compute_image_mean.c
+crema_SOURCES += src/cli/cmd_init.c
+crema_SOURCES += src/cli/cmd_lesion_db.c src/cli/cmd_segment.c
+crema_SOURCES += src/cli/cmd_synth.c src/cli/cmd_evaluate.c

@@ -17,10 +17,17 @@ static const cli_command commands[] = {
     {"test", "score a model over a number of batches (as caffe test)", cmd_test},
     {"verify", "compare a net's blobs with reference values (e.g. from Caffe)", cmd_verify},
     {"time", "benchmark forward and backward per layer, as caffe time", cmd_time},
+    {"init", "write filler-initialised weights of a net as a .caffemodel", cmd_init},
     {"convert-imageset", "convert a set of images to an LMDB of Datum records",
      cmd_convert_imageset},
     {"compute-image-mean", "compute the mean image of an LMDB (a mean_file)",
      cmd_compute_image_mean},
+    {"lesion-db", "build lesion training databases from ISIC-style image/mask pairs",
+     cmd_lesion_db},
+    {"segment", "segment skin lesions in dermoscopic images with a lesion network",
+     cmd_segment},
+    {"synth", "write synthetic dermoscopy images with lesion masks (ISIC names)", cmd_synth},
+    {"evaluate", "score lesion masks with the ISIC challenge metrics", cmd_evaluate},
     {NULL, NULL, NULL}};
 
 int cli_report(const char *command, const crema_error *err) {

@@ -65,7 +65,9 @@ static crema_status ensure_data(blob *b, crema_error *err) {
 }
 
 crema_status blob_ensure_diff(blob *b, crema_error *err) {
-  if (b->owns_diff && b->diff && b->diff_cap >= b->count)
+  /* A shared diff (parameters shared by name) must stay shared: replacing
+   * it would keep this layer's gradient from its owner's. */
+  if (b->diff && b->diff_cap >= b->count)
     return CREMA_OK;
   float *p = alloc_floats(b->count, err);
   if (!p)

@@ -32,7 +32,8 @@ void blob_free(blob *b);
 crema_status blob_reshape(blob *b, int num_axes, const int *shape, crema_error *err);
 crema_status blob_reshape_like(blob *b, const blob *other, crema_error *err);
 crema_status blob_reshape4(blob *b, int n, int c, int h, int w, crema_error *err);
-/* Allocates the diff buffer if the blob has none of its size yet. */
+/* Allocates the diff buffer if the blob has none (own or shared) of its size
+ * yet. */
 crema_status blob_ensure_diff(blob *b, crema_error *err);
 
 /* Caffe's CanonicalAxisIndex: maps -num_axes..num_axes-1 to 0..num_axes-1. */

@@ -618,7 +618,8 @@ static crema_status append_params(net *n, int i, int *need_backward, crema_error
   caffe__param_spec__init(&defaults);
   for (int p = 0; p < l->nblobs; p++) {
     const Caffe__ParamSpec *spec = (size_t)p < lp->n_param ? lp->param[p] : &defaults;
-    int wants = spec->lr_mult > 0.0f;
+    /* As Caffe: any nonzero lr_mult (a negative one too) trains. */
+    int wants = spec->lr_mult != 0.0f;
     *need_backward |= wants;
     l->param_propagate_down[p] = wants;
     n->param_owner[i][p] = -1;
@@ -634,6 +635,10 @@ static crema_status append_params(net *n, int i, int *need_backward, crema_error
                           .layer = i, .index = p,
                           .lr_mult = spec->lr_mult, .decay_mult = spec->decay_mult,
                           .has_lr_mult = spec->has_lr_mult, .has_decay_mult = spec->has_decay_mult};
+    if ((size_t)p >= lp->n_param && l->ops->solver_frozen_params) {
+      ln->lr_mult = 0.0f;
+      ln->has_lr_mult = 1;
+    }
     n->param_owner[i][p] = n->nlearnable++;
   }
   return CREMA_OK;
@@ -702,9 +707,11 @@ static crema_status setup_layers(net *n, crema_error *err) {
     const Caffe__LayerParameter *lp = n->lparams[i];
     for (int j = 0; j < n->bottoms[i].n; j++) {
       int id = n->bottom_ids[i][j];
-      int pd = lp->n_propagate_down > 0 ? lp->propagate_down[j] != 0 : 1;
       need |= n->blob_need_backward[id];
-      n->bottom_need_backward[i][j] = n->blob_need_backward[id] && pd;
+      /* As Caffe's AppendBottom: a given propagate_down replaces the blob's
+       * own need (it only takes effect if the layer runs backward). */
+      n->bottom_need_backward[i][j] =
+          lp->n_propagate_down > 0 ? lp->propagate_down[j] != 0 : n->blob_need_backward[id];
     }
     CREMA_TRY(append_params(n, i, &need, err));
     n->layer_need_backward[i] = need;
@@ -933,13 +940,48 @@ crema_status net_forward_layer(net *n, int i, float *loss, crema_error *err) {
   return CREMA_OK;
 }
 
+/* Source layers (Data) shape their tops from the records they read; a
+ * record of another size (Caffe allows it for batches of one) changes the
+ * shape during forward. */
+static int source_tops_same(const net *n, int i, const int *saved) {
+  for (int j = 0; j < n->tops[i].n; j++, saved += BLOB_MAX_AXES + 1) {
+    const blob *t = n->tops[i].v[j];
+    if (t->num_axes != saved[0] ||
+        memcmp(t->shape, saved + 1, (size_t)t->num_axes * sizeof(int)) != 0)
+      return 0;
+  }
+  return 1;
+}
+
+static crema_status forward_source_layer(net *n, int i, float *loss, crema_error *err) {
+  enum { MAX_SAVED = 8 };
+  int saved[MAX_SAVED * (BLOB_MAX_AXES + 1)];
+  if (n->tops[i].n > MAX_SAVED)
+    return net_forward_layer(n, i, loss, err);
+  for (int j = 0; j < n->tops[i].n; j++) {
+    const blob *t = n->tops[i].v[j];
+    saved[j * (BLOB_MAX_AXES + 1)] = t->num_axes;
+    memcpy(saved + j * (BLOB_MAX_AXES + 1) + 1, t->shape, sizeof t->shape);
+  }
+  CREMA_TRY(net_forward_layer(n, i, loss, err));
+  /* As Caffe, whose every Layer::Forward reshapes first: the layers after
+   * this one take the new shape.  Source tops keep their own storage (the
+   * memory plan pins them), so re-planning keeps the batch just read. */
+  if (!source_tops_same(n, i, saved))
+    CREMA_TRY(net_reshape(n, err));
+  return CREMA_OK;
+}
+
 crema_status net_forward(net *n, float *loss, crema_error *err) {
   if (inputs_changed(n))
     CREMA_TRY(net_reshape(n, err));
   float total = 0;
   for (int i = 0; i < n->nlayers; i++) {
     float li = 0;
-    CREMA_TRY(net_forward_layer(n, i, &li, err));
+    if (n->bottoms[i].n == 0)
+      CREMA_TRY(forward_source_layer(n, i, &li, err));
+    else
+      CREMA_TRY(net_forward_layer(n, i, &li, err));
     total += li;
   }
   if (loss)

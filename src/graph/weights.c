@@ -6,8 +6,10 @@
 
 #include "core/log.h"
 #include "graph/weights.h"
+#include "graph/weights_wire.h"
 #include "io/binary.h"
 #include "io/blobproto.h"
+#include "io/file.h"
 #include "io/upgrade.h"
 
 static int proto_has_legacy_dims(const Caffe__BlobProto *bp) {
@@ -51,41 +53,50 @@ static const char *proto_shape_string(const Caffe__BlobProto *bp, char *buf, siz
   return buf;
 }
 
-static crema_status copy_values(const layer *l, int j, const char *what, size_t nfloat,
-                                const float *f, size_t ndouble, const double *d, float *dst,
-                                size_t count, crema_error *err) {
-  if (ndouble > 0) {
-    if (ndouble != count)
-      return layer_fail(l, err, CREMA_ERR_SHAPE,
-                        "blob %d has %zu %s values in the weights, the shape needs %zu", j,
-                        ndouble, what, count);
-    for (size_t k = 0; k < count; k++)
-      dst[k] = (float)d[k];
-    return CREMA_OK;
-  }
-  if (nfloat != count)
+static crema_status check_count(const layer *l, int j, const char *what, size_t nfloat,
+                                size_t ndouble, size_t count, crema_error *err) {
+  size_t have = ndouble > 0 ? ndouble : nfloat;
+  if (have != count)
     return layer_fail(l, err, CREMA_ERR_SHAPE,
-                      "blob %d has %zu %s values in the weights, the shape needs %zu", j, nfloat,
+                      "blob %d has %zu %s values in the weights, the shape needs %zu", j, have,
                       what, count);
-  if (count)
-    memcpy(dst, f, count * sizeof(float));
   return CREMA_OK;
+}
+
+crema_status weights_check_blob(const layer *l, int j, const Caffe__BlobProto *bp, const blob *b,
+                                int *with_diff, crema_error *err) {
+  if (!proto_shape_equals(bp, b)) {
+    char a[128], c[128];
+    return layer_fail(l, err, CREMA_ERR_SHAPE, "blob %d has shape %s in the weights, %s in the net",
+                      j, proto_shape_string(bp, a, sizeof a), blob_shape_string(b, c, sizeof c));
+  }
+  CREMA_TRY(check_count(l, j, "data", bp->n_data, bp->n_double_data, b->count, err));
+  *with_diff = (bp->n_diff > 0 || bp->n_double_diff > 0) && b->diff;
+  if (*with_diff)
+    CREMA_TRY(check_count(l, j, "diff", bp->n_diff, bp->n_double_diff, b->count, err));
+  return CREMA_OK;
+}
+
+/* Double values win over float ones, as in Blob::FromProto. */
+static void copy_values(size_t nfloat, const float *f, size_t ndouble, const double *d,
+                        float *dst) {
+  if (ndouble > 0) {
+    for (size_t k = 0; k < ndouble; k++)
+      dst[k] = (float)d[k];
+  } else if (nfloat > 0) {
+    memcpy(dst, f, nfloat * sizeof(float));
+  }
 }
 
 /* Blob::FromProto without reshape: shape must match; data, and the diff
  * when the weights carry one. */
 static crema_status copy_blob(const layer *l, int j, const Caffe__BlobProto *bp, blob *b,
                               crema_error *err) {
-  if (!proto_shape_equals(bp, b)) {
-    char a[128], c[128];
-    return layer_fail(l, err, CREMA_ERR_SHAPE, "blob %d has shape %s in the weights, %s in the net",
-                      j, proto_shape_string(bp, a, sizeof a), blob_shape_string(b, c, sizeof c));
-  }
-  CREMA_TRY(copy_values(l, j, "data", bp->n_data, bp->data, bp->n_double_data, bp->double_data,
-                        b->data, b->count, err));
-  if ((bp->n_diff > 0 || bp->n_double_diff > 0) && b->diff)
-    CREMA_TRY(copy_values(l, j, "diff", bp->n_diff, bp->diff, bp->n_double_diff,
-                          bp->double_diff, b->diff, b->count, err));
+  int with_diff = 0;
+  CREMA_TRY(weights_check_blob(l, j, bp, b, &with_diff, err));
+  copy_values(bp->n_data, bp->data, bp->n_double_data, bp->double_data, b->data);
+  if (with_diff)
+    copy_values(bp->n_diff, bp->diff, bp->n_double_diff, bp->double_diff, b->diff);
   return CREMA_OK;
 }
 
@@ -115,6 +126,12 @@ crema_status net_copy_trained_layers(net *n, const Caffe__NetParameter *src, cre
 }
 
 static crema_status load_one(net *n, const char *path, crema_error *err) {
+  if (path_has_suffix(path, ".caffemodel") || path_has_suffix(path, ".binaryproto")) {
+    int handled = 0;
+    crema_status st = weights_wire_load(n, path, &handled, err);
+    if (handled)
+      return st;
+  }
   Caffe__NetParameter *src = NULL;
   CREMA_TRY(net_param_read(path, &src, err));
   crema_status st = net_copy_trained_layers(n, src, err);

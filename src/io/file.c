@@ -130,6 +130,18 @@ void file_view_close(file_view *v) {
   file_view_reset(v);
 }
 
+void file_view_release(const file_view *v, size_t offset, size_t len) {
+  if (!v->map_base || offset >= v->map_size)
+    return;
+  if (len > v->map_size - offset)
+    len = v->map_size - offset;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t first = (offset + page - 1) / page * page;
+  size_t last = (offset + len) / page * page;
+  if (last > first)
+    madvise((unsigned char *)v->map_base + first, last - first, MADV_DONTNEED);
+}
+
 static int write_all(int fd, const unsigned char *p, size_t len) {
   while (len > 0) {
     size_t chunk = len > (1u << 30) ? (1u << 30) : len;

@@ -18,6 +18,11 @@ typedef struct file_view {
  * missing files and files larger than max_size bytes. */
 crema_status file_view_open(const char *path, size_t max_size, file_view *v, crema_error *err);
 void file_view_close(file_view *v);
+/* Tells the kernel that bytes [offset, offset + len) of a mapped view will
+ * not be read again, so their pages leave the process's resident set (a
+ * file of weights then never counts twice in peak memory).  Only a hint:
+ * reading them again still works. */
+void file_view_release(const file_view *v, size_t offset, size_t len);
 
 /* Writes data to path through a temporary file in the same directory,
  * fsync'd and renamed over path, so readers never see a partial file. */

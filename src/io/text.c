@@ -109,7 +109,7 @@ static int hex_value(int c) {
   return is_digit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : c - 'A' + 10;
 }
 
-/* The byte k positions ahead, or -1 past the end (the input has no NUL). */
+/* The byte k positions ahead, or -1 past the end. */
 static int peek(const parser *p, size_t k) {
   return p->pos + k < p->len ? (unsigned char)p->text[p->pos + k] : -1;
 }
@@ -129,7 +129,9 @@ static void skip_space_and_comments(parser *p) {
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
       advance(p);
     } else if (c == '#') {
-      while (peek(p, 0) >= 0 && peek(p, 0) != '\n')
+      /* Google's tokenizer ends a comment at a NUL byte too, then rejects
+       * the NUL as a control character. */
+      while (peek(p, 0) > 0 && peek(p, 0) != '\n')
         advance(p);
     } else {
       break;
@@ -197,32 +199,37 @@ static crema_status lex_number(parser *p, int started_with_zero, int started_wit
 static crema_status lex_escape(parser *p) {
   size_t line = p->line, col = column(p) - 1;
   int c = peek(p, 0);
-  if (c < 0)
-    return CREMA_OK; /* the caller reports the unterminated literal */
+  if (c <= 0)
+    return CREMA_OK; /* the caller reports the unterminated literal or the NUL */
   if (strchr("abfnrtv\\?'\"", c) != NULL) {
     advance(p);
   } else if (is_octal(c)) {
     for (int i = 0; i < 3 && is_octal(peek(p, 0)); i++)
       advance(p);
-  } else if (c == 'x' || c == 'X') {
+  } else if (c == 'x') {
     advance(p);
     if (!is_hex(peek(p, 0)))
       return fail_at(p, line, col, "expected hex digits after '\\x' in string literal");
     for (int i = 0; i < 2 && is_hex(peek(p, 0)); i++)
       advance(p);
-  } else if (c == 'u' || c == 'U') {
-    int digits = c == 'u' ? 4 : 8;
-    uint32_t code = 0;
+  } else if (c == 'u') {
     advance(p);
-    for (int i = 0; i < digits; i++) {
+    for (int i = 0; i < 4; i++) {
       if (!is_hex(peek(p, 0)))
-        return fail_at(p, line, col, "expected %d hex digits after '\\%c' in string literal",
-                       digits, c);
-      code = code * 16 + (uint32_t)hex_value(peek(p, 0));
+        return fail_at(p, line, col, "expected 4 hex digits after '\\u' in string literal");
       advance(p);
     }
-    if (code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
-      return fail_at(p, line, col, "'\\%c' escape is not a valid Unicode code point", c);
+  } else if (c == 'U') {
+    /* Google's tokenizer: eight hex digits, 0 to 1fffff. */
+    advance(p);
+    for (int i = 0; i < 8; i++) {
+      int d = peek(p, 0);
+      int ok = i < 2 ? d == '0' : i == 2 ? (d == '0' || d == '1') : is_hex(d);
+      if (!ok)
+        return fail_at(p, line, col, "expected 8 hex digits up to 10ffff after '\\U' in "
+                       "string literal");
+      advance(p);
+    }
   } else {
     char shown[8];
     put_escaped(shown, sizeof shown, 0, (unsigned char)c);
@@ -241,6 +248,8 @@ static crema_status lex_string(parser *p, int quote) {
     if (c == '\n')
       return FAIL_TOK(p, &p->tok, "unterminated string literal: expected closing %c before "
                       "the end of line %zu", quote, p->line);
+    if (c == 0)
+      return fail_here(p, "unexpected NUL byte in a string literal (write it as \\0)");
     advance(p);
     if (c == quote)
       break;
@@ -343,6 +352,20 @@ static char *put_utf8(char *out, uint32_t code) {
   return out;
 }
 
+static int is_hex_run(const char *s, int n) {
+  for (int i = 0; i < n; i++)
+    if (!is_hex((unsigned char)s[i]))
+      return 0;
+  return 1;
+}
+
+static uint32_t read_hex(const char *s, int n) {
+  uint32_t v = 0;
+  for (int i = 0; i < n; i++)
+    v = v * 16 + (uint32_t)hex_value((unsigned char)s[i]);
+  return v;
+}
+
 /* The byte a one-letter escape such as \n stands for, or -1. */
 static int simple_escape(char c) {
   switch (c) {
@@ -370,16 +393,29 @@ static char *decode_escape(const char **sp, const char *end, char *out) {
     for (int i = 0; i < 2 && s < end && is_octal((unsigned char)*s); i++)
       code = code * 8 + (unsigned)(*s++ - '0');
     *out++ = (char)(code & 0xff);
-  } else if (c == 'x' || c == 'X') {
+  } else if (c == 'x') {
     unsigned code = 0;
     for (int i = 0; i < 2 && s < end && is_hex((unsigned char)*s); i++)
       code = code * 16 + (unsigned)hex_value((unsigned char)*s++);
     *out++ = (char)code;
   } else if (c == 'u' || c == 'U') {
-    uint32_t code = 0;
-    for (int i = 0; i < (c == 'u' ? 4 : 8); i++)
-      code = code * 16 + (uint32_t)hex_value((unsigned char)*s++);
-    out = put_utf8(out, code);
+    uint32_t code = read_hex(s, c == 'u' ? 4 : 8);
+    s += c == 'u' ? 4 : 8;
+    /* As Google's parser: a head surrogate followed by a \u trail surrogate
+     * makes one code point; a lone surrogate is encoded as it is; past
+     * 10ffff the escape stays as text. */
+    if (code >= 0xD800 && code <= 0xDBFF && end - s >= 6 && s[0] == '\\' && s[1] == 'u' &&
+        is_hex_run(s + 2, 4)) {
+      uint32_t trail = read_hex(s + 2, 4);
+      if (trail >= 0xDC00 && trail <= 0xDFFF) {
+        code = 0x10000 + ((code - 0xD800) << 10) + (trail - 0xDC00);
+        s += 6;
+      }
+    }
+    if (code > 0x10FFFF)
+      out += sprintf(out, "\\U%08x", (unsigned)code);
+    else
+      out = put_utf8(out, code);
   }
   *sp = s;
   return out;
@@ -536,14 +572,16 @@ static crema_status parse_double(parser *p, const ProtobufCFieldDescriptor *f,
   }
   const token *t = &p->tok;
   if (t->kind == TOK_INT) {
+    /* Like Google's parser (protobuf 3.21), hex and octal integers are for
+     * integer fields only; a decimal past uint64 reads as a float. */
     uint64_t mag;
+    if (t->len > 1 && p->text[t->start] == '0')
+      return FAIL_TOK(p, t, "expected a decimal number for %s field '%s', found %s", type_name,
+                      f->name, FOUND(p));
     if (int_token_value(p, t, &mag))
       v = (double)mag;
-    else if (p->text[t->start] != '0')
-      CREMA_TRY(token_to_double(p, t, &v));
     else
-      return FAIL_TOK(p, t, "integer %s is out of range for %s field '%s'", FOUND(p), type_name,
-                      f->name);
+      CREMA_TRY(token_to_double(p, t, &v));
   } else if (t->kind == TOK_FLOAT) {
     CREMA_TRY(token_to_double(p, t, &v));
   } else if (t->kind == TOK_IDENT && (tok_is_nocase(p, t, "inf") ||

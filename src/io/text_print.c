@@ -1,6 +1,7 @@
 /* Text format printer with the layout of Google's TextFormat::Print. */
 #include "config.h"
 
+#include <errno.h>
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
@@ -108,8 +109,11 @@ static void format_float(float v, char *buf, size_t cap) {
     return;
   }
   snprintf(buf, cap, "%.*g", FLT_DIG, (double)v);
-  /* The parser reads floats as double then narrows: check the same way. */
-  if ((float)strtod(buf, NULL) != v)
+  /* Checked with strtof as Google's safe_strtof does, which also rejects a
+   * result strtof flags with ERANGE: subnormals always get 9 digits. */
+  errno = 0;
+  float back = strtof(buf, NULL);
+  if (errno != 0 || back != v)
     snprintf(buf, cap, "%.*g", FLT_DIG + 3, (double)v);
 }
 

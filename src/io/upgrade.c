@@ -689,8 +689,14 @@ static crema_status upgrade_v0_layer(Caffe__V1LayerParameter **slot, size_t inde
 }
 
 /* Caffe rebuilds the net from its name, layers, inputs, input_dim and
- * force_backward only; the other net fields are dropped. */
+ * force_backward only; the other net fields (current-format layers too) are
+ * dropped. */
 static void v0_net_drop_other_fields(Caffe__NetParameter *net) {
+  for (size_t i = 0; i < net->n_layer; i++)
+    free_msg(net->layer[i]);
+  free(net->layer);
+  net->layer = NULL;
+  net->n_layer = 0;
   for (size_t i = 0; i < net->n_input_shape; i++)
     free_msg(net->input_shape[i]);
   free(net->input_shape);
@@ -1153,11 +1159,6 @@ crema_status upgrade_net(Caffe__NetParameter *net, const char *path, int *upgrad
   int changed = 0;
   if (upgraded)
     *upgraded = 0;
-  if (net->n_layer > 0 && net->n_layers > 0)
-    return crema_fail(err, CREMA_ERR_INVALID,
-                      "%s: the net has both 'layer' (current) and 'layers' (legacy V1) entries; "
-                      "use one form only",
-                      path);
   if (net_needs_v0_upgrade(net)) {
     LOG_INFO("Attempting to upgrade input file specified using deprecated V0LayerParameter: %s",
              path);
@@ -1186,7 +1187,7 @@ crema_status upgrade_net(Caffe__NetParameter *net, const char *path, int *upgrad
     LOG_INFO("Attempting to upgrade input file specified using deprecated V1LayerParameter: %s",
              path);
     int ok = 1;
-    CREMA_TRY(upgrade_v1_net(net, path, &ok, err));
+    CREMA_TRY(upgrade_net_v1_to_v2(net, path, &ok, err));
     if (ok)
       LOG_INFO("Successfully upgraded file specified using deprecated V1LayerParameter");
     else
@@ -1212,6 +1213,38 @@ crema_status upgrade_net(Caffe__NetParameter *net, const char *path, int *upgrad
   if (upgraded)
     *upgraded = changed;
   return CREMA_OK;
+}
+
+crema_status upgrade_net_v0_padding(Caffe__NetParameter *net, const char *path,
+                                    crema_error *err) {
+  return fold_padding_layers(net, path, err);
+}
+
+crema_status upgrade_net_v0_to_v1(Caffe__NetParameter *net, const char *path, int *compatible,
+                                  crema_error *err) {
+  int ok = 1;
+  crema_status st = upgrade_v0_net(net, path, &ok, err);
+  if (compatible)
+    *compatible = ok;
+  return st;
+}
+
+crema_status upgrade_net_v1_to_v2(Caffe__NetParameter *net, const char *path, int *compatible,
+                                  crema_error *err) {
+  if (net->n_layer > 0 && net->n_layers > 0)
+    return crema_fail(err, CREMA_ERR_INVALID,
+                      "%s: the net has both 'layer' (current) and 'layers' (legacy V1) entries; "
+                      "use one form only",
+                      path);
+  int ok = 1;
+  crema_status st = upgrade_v1_net(net, path, &ok, err);
+  if (compatible)
+    *compatible = ok;
+  return st;
+}
+
+const char *upgrade_v1_type_name(int v1_type) {
+  return v1_type_name((Caffe__V1LayerParameter__LayerType)v1_type);
 }
 
 static const char *solver_type_name(Caffe__SolverParameter__SolverType t) {

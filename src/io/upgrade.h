@@ -15,6 +15,19 @@ crema_status upgrade_net(Caffe__NetParameter *net, const char *path, int *upgrad
 crema_status upgrade_solver(Caffe__SolverParameter *solver, const char *path, int *upgraded,
                             crema_error *err);
 
+/* The single passes of upgrade_net, with the semantics of Caffe's
+ * UpgradeV0PaddingLayers, UpgradeV0Net (padding included) and UpgradeV1Net;
+ * upgrade_net runs them as needed.  *compatible (if not NULL) is cleared when
+ * a setting had no place in the new layout: reported, not fatal. */
+crema_status upgrade_net_v0_padding(Caffe__NetParameter *net, const char *path, crema_error *err);
+crema_status upgrade_net_v0_to_v1(Caffe__NetParameter *net, const char *path, int *compatible,
+                                  crema_error *err);
+crema_status upgrade_net_v1_to_v2(Caffe__NetParameter *net, const char *path, int *compatible,
+                                  crema_error *err);
+
+/* The V2 type string of a V1 layer type ("" for NONE), NULL if unknown. */
+const char *upgrade_v1_type_name(int v1_type);
+
 /* Read a file and upgrade it.  net_param_read picks text or binary by the
  * extension (.caffemodel/.binaryproto are binary, anything else text). */
 crema_status net_param_read_text(const char *path, Caffe__NetParameter **out, crema_error *err);

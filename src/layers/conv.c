@@ -13,6 +13,7 @@
 #include "layers/registry.h"
 #include "math/conv_engine.h"
 #include "math/filler.h"
+#include "math/parallel.h"
 
 /* Kernel, stride, pad and dilation above this are treated as hostile. */
 #define CONV_MAX_PARAM (1 << 24)
@@ -39,7 +40,8 @@ typedef struct conv_priv {
 /* Reads one spatial parameter the way Caffe does: either the explicit _h/_w
  * pair (2-D only) or a repeated field given once or once per spatial axis. */
 typedef struct spatial_field {
-  const char *name;
+  const char *name;   /* the repeated field */
+  const char *hw;     /* prefix of its _h/_w variants */
   size_t n;
   const uint32_t *v;
   int has_h, has_w;
@@ -55,11 +57,11 @@ static crema_status read_spatial(layer *l, const spatial_field *f, int nsp, int 
   if (f->has_hw_form && (f->has_h || f->has_w)) {
     if (nsp != 2)
       return layer_fail(l, err, CREMA_ERR_INVALID,
-                        "%s_h & %s_w can only be used for 2-D convolution", f->name, f->name);
+                        "%s_h & %s_w can only be used for 2-D convolution", f->hw, f->hw);
     if (f->n != 0)
       return layer_fail(l, err, CREMA_ERR_INVALID,
                         "either %s or %s_h/%s_w should be specified, not both", f->name,
-                        f->name, f->name);
+                        f->hw, f->hw);
     vals[0] = f->h;
     vals[1] = f->w;
   } else {
@@ -96,25 +98,31 @@ static void place_spatial(const int *given, int nsp, int fill, int *hw) {
 static crema_status read_geometry(layer *l, const Caffe__ConvolutionParameter *cp, int nsp,
                                   conv_priv *p, crema_error *err) {
   int v[2];
-  spatial_field kernel = {"kernel", cp->n_kernel_size, cp->kernel_size, cp->has_kernel_h,
-                          cp->has_kernel_w, cp->kernel_h, cp->kernel_w, 1, 1, 0};
+  spatial_field kernel = {.name = "kernel_size", .hw = "kernel", .n = cp->n_kernel_size,
+                          .v = cp->kernel_size, .has_h = cp->has_kernel_h,
+                          .has_w = cp->has_kernel_w, .h = cp->kernel_h, .w = cp->kernel_w,
+                          .has_hw_form = 1, .needs_value = 1};
   CREMA_TRY(read_spatial(l, &kernel, nsp, v, err));
   for (int i = 0; i < nsp; i++)
     if (v[i] <= 0)
       return layer_fail(l, err, CREMA_ERR_INVALID, "filter dimensions must be nonzero");
   place_spatial(v, nsp, 1, p->kernel);
-  spatial_field stride = {"stride", cp->n_stride, cp->stride, cp->has_stride_h,
-                          cp->has_stride_w, cp->stride_h, cp->stride_w, 1, 0, 1};
+  spatial_field stride = {.name = "stride", .hw = "stride", .n = cp->n_stride,
+                          .v = cp->stride, .has_h = cp->has_stride_h,
+                          .has_w = cp->has_stride_w, .h = cp->stride_h, .w = cp->stride_w,
+                          .has_hw_form = 1, .def = 1};
   CREMA_TRY(read_spatial(l, &stride, nsp, v, err));
   for (int i = 0; i < nsp; i++)
     if (v[i] <= 0)
       return layer_fail(l, err, CREMA_ERR_INVALID, "stride dimensions must be nonzero");
   place_spatial(v, nsp, 1, p->stride);
-  spatial_field pad = {"pad", cp->n_pad, cp->pad, cp->has_pad_h, cp->has_pad_w,
-                       cp->pad_h, cp->pad_w, 1, 0, 0};
+  spatial_field pad = {.name = "pad", .hw = "pad", .n = cp->n_pad, .v = cp->pad,
+                       .has_h = cp->has_pad_h, .has_w = cp->has_pad_w, .h = cp->pad_h,
+                       .w = cp->pad_w, .has_hw_form = 1};
   CREMA_TRY(read_spatial(l, &pad, nsp, v, err));
   place_spatial(v, nsp, 0, p->pad);
-  spatial_field dilation = {"dilation", cp->n_dilation, cp->dilation, 0, 0, 0, 0, 0, 0, 1};
+  spatial_field dilation = {.name = "dilation", .n = cp->n_dilation, .v = cp->dilation,
+                            .def = 1};
   CREMA_TRY(read_spatial(l, &dilation, nsp, v, err));
   place_spatial(v, nsp, 1, p->dilation);
   return CREMA_OK;
@@ -281,6 +289,7 @@ static crema_status conv_reshape(layer *l, const blob_list *bottom, const blob_l
   s->out_w = conv_out[1];
   p->geom.out_channels = p->reverse ? p->channels : p->num_output;
   p->geom.group = p->group;
+  p->geom.threads = par_threads();
 
   int shape[BLOB_MAX_AXES];
   memcpy(shape, b0->shape, sizeof(int) * (size_t)p->channel_axis);
@@ -334,18 +343,21 @@ static crema_status conv_forward(layer *l, const blob_list *bottom, const blob_l
   if (p->ws_floats && !(ws = layer_workspace(l, p->ws_floats, err)))
     return err ? err->status : CREMA_ERR_NOMEM;
   const float *w = l->blobs[0]->data;
+  const float *bias = p->bias_term ? l->blobs[1]->data : NULL;
   for (int b = 0; b < bottom->n; b++) {
     const float *in = bottom->v[b]->data;
     float *out = top->v[b]->data;
     for (int n = 0; n < p->num; n++) {
       const float *x = in + (size_t)n * p->bottom_dim;
       float *y = out + (size_t)n * p->top_dim;
-      if (p->reverse)
+      if (p->reverse) {
         p->engine.backward_data(&p->geom, x, w, y, ws);
-      else
-        p->engine.forward(&p->geom, x, w, y, ws);
-      if (p->bias_term)
-        add_bias(y, l->blobs[1]->data, p->num_output, p->out_spatial);
+        if (bias)
+          add_bias(y, bias, p->num_output, p->out_spatial);
+      } else {
+        /* The engine adds the bias in its output pass. */
+        p->engine.forward(&p->geom, x, w, bias, y, ws);
+      }
     }
   }
   return CREMA_OK;
@@ -385,7 +397,7 @@ static crema_status conv_backward(layer *l, const blob_list *top, const int *pro
       if (want_x) {
         float *dx = x_diff + (size_t)n * p->bottom_dim;
         if (p->reverse)
-          p->engine.forward(&p->geom, dy, w, dx, ws);
+          p->engine.forward(&p->geom, dy, w, NULL, dx, ws);
         else
           p->engine.backward_data(&p->geom, dy, w, dx, ws);
       }

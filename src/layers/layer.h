@@ -37,6 +37,10 @@ typedef struct layer_ops {
   int is_loss;
   /* Bit i set: force_backward never propagates to bottom i (labels). */
   unsigned no_force_backward;
+  /* Parameter blobs without a ParamSpec get lr_mult 0 in the solver (Caffe's
+   * BatchNorm adds such specs to its own copy of the layer parameter, which
+   * is what Net::AppendParam reads). */
+  int solver_frozen_params;
   /* Checks parameters, creates and fills parameter blobs (l->blobs) and
    * private state.  Called once. */
   crema_status (*setup)(layer *l, const blob_list *bottom, const blob_list *top,

@@ -417,6 +417,7 @@ const layer_ops batch_norm_layer_ops = {
     .type = "BatchNorm",
     .min_bottoms = 1, .max_bottoms = 1,
     .min_tops = 1, .max_tops = 1,
+    .solver_frozen_params = 1,
     .setup = batch_norm_setup,
     .reshape = batch_norm_reshape,
     .forward = batch_norm_forward,

@@ -15,8 +15,6 @@
 #include "math/blas.h"
 
 #define POOL_MAX_PARAM (1 << 24)
-/* Below this many input values a parallel region costs more than it saves. */
-#define POOL_PARALLEL_MIN 65536
 
 typedef struct pool_priv {
   Caffe__PoolingParameter__PoolMethod method;
@@ -257,7 +255,6 @@ static crema_status pool_forward(layer *l, const blob_list *bottom, const blob_l
   float *y = top->v[0]->data;
   int is_max = p->method == CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
   float *fmask = is_max && top->n > 1 ? top->v[1]->data : NULL;
-#pragma omp parallel for schedule(static) if (planes * in_plane > POOL_PARALLEL_MIN)
   for (size_t i = 0; i < planes; i++) {
     if (is_max)
       max_forward_plane(p, x + i * in_plane, y + i * out_plane,
@@ -310,7 +307,6 @@ static crema_status pool_backward(layer *l, const blob_list *top, const int *pro
   math_set(bottom->v[0]->count, 0.0f, dx);
   int is_max = p->method == CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
   const float *fmask = is_max && top->n > 1 ? top->v[1]->data : NULL;
-#pragma omp parallel for schedule(static) if (planes * in_plane > POOL_PARALLEL_MIN)
   for (size_t i = 0; i < planes; i++) {
     if (is_max)
       max_backward_plane(p, dy + i * out_plane, fmask ? NULL : p->mask + i * out_plane,

@@ -1,8 +1,8 @@
 #include "config.h"
 
+#include <cblas.h>
 #include <string.h>
 
-#include "math/blas.h"
 #include "math/conv_engine.h"
 
 /* Caffe skips im2col when the column matrix would equal the image. */
@@ -19,11 +19,26 @@ int conv_geom_columns(const conv_geom *g, size_t *floats) {
          size_mul(n, (size_t)s->out_h, &n) && size_mul(n, (size_t)s->out_w, floats);
 }
 
+/* Column floats per band: large enough that each GEMM runs at full speed,
+ * small enough (8 MB) to stay out of the peak memory figure. */
+#define GEMM_BAND_FLOATS ((size_t)2 << 20)
+
+/* Output rows per band of the column matrix (at least one). */
+static int band_rows(const conv_geom *g) {
+  const im2col_shape *s = &g->in;
+  size_t per_row = (size_t)s->channels * s->kernel_h * s->kernel_w * (size_t)s->out_w;
+  size_t rows = per_row ? GEMM_BAND_FLOATS / per_row : 1;
+  if (rows < 1)
+    rows = 1;
+  return rows > (size_t)s->out_h ? s->out_h : (int)rows;
+}
+
 static size_t gemm_workspace(const conv_geom *g) {
   size_t n = 0;
   if (is_pointwise(g) || !conv_geom_columns(g, &n))
     return 0;
-  return n;
+  const im2col_shape *s = &g->in;
+  return (size_t)s->channels * s->kernel_h * s->kernel_w * (size_t)s->out_w * band_rows(g);
 }
 
 /* Per-group GEMM sizes: M output channels, N output positions, K = taps. */
@@ -40,42 +55,93 @@ static gemm_dims dims_of(const conv_geom *g) {
   return d;
 }
 
-static void gemm_forward(const conv_geom *g, const float *in, const float *w, float *out,
-                         float *ws) {
-  const float *col = in;
-  if (!is_pointwise(g)) {
-    math_im2col(&g->in, in, ws);
-    col = ws;
+/* Row-major C = alpha op(A) op(B) + beta C with explicit leading
+ * dimensions, so a band can address a slice of the output's columns. */
+static void gemm_ld(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                    const float *b, int ldb, float beta, float *c, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
+              n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void add_bias(float *restrict out, const float *restrict bias, int channels,
+                     size_t spatial) {
+  for (int c = 0; c < channels; c++) {
+    float b = bias[c];
+    float *restrict o = out + (size_t)c * spatial;
+    for (size_t i = 0; i < spatial; i++)
+      o[i] += b;
   }
+}
+
+static void gemm_forward(const conv_geom *g, const float *in, const float *w, const float *bias,
+                         float *out, float *ws) {
   gemm_dims d = dims_of(g);
-  for (int grp = 0; grp < g->group; grp++)
-    math_gemm(0, 0, d.m, d.n, d.k, 1.0f, w + (size_t)grp * d.m * d.k,
-              col + (size_t)grp * d.k * d.n, 0.0f, out + (size_t)grp * d.m * d.n);
+  const im2col_shape *s = &g->in;
+  if (is_pointwise(g)) {
+    for (int grp = 0; grp < g->group; grp++)
+      gemm_ld(0, 0, d.m, d.n, d.k, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
+              in + (size_t)grp * d.k * d.n, d.n, 0.0f, out + (size_t)grp * d.m * d.n, d.n);
+  } else {
+    int rows = band_rows(g);
+    for (int oh0 = 0; oh0 < s->out_h; oh0 += rows) {
+      int oh1 = oh0 + rows < s->out_h ? oh0 + rows : s->out_h;
+      int nb = (oh1 - oh0) * s->out_w;
+      math_im2col_rows(s, in, oh0, oh1, ws);
+      size_t off = (size_t)oh0 * s->out_w;
+      for (int grp = 0; grp < g->group; grp++)
+        gemm_ld(0, 0, d.m, nb, d.k, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
+                ws + (size_t)grp * d.k * nb, nb, 0.0f, out + (size_t)grp * d.m * d.n + off, d.n);
+    }
+  }
+  if (bias)
+    add_bias(out, bias, g->out_channels, (size_t)d.n);
 }
 
 static void gemm_backward_data(const conv_geom *g, const float *out_diff, const float *w,
                                float *in_diff, float *ws) {
-  int pointwise = is_pointwise(g);
-  float *col = pointwise ? in_diff : ws;
   gemm_dims d = dims_of(g);
-  for (int grp = 0; grp < g->group; grp++)
-    math_gemm(1, 0, d.k, d.n, d.m, 1.0f, w + (size_t)grp * d.m * d.k,
-              out_diff + (size_t)grp * d.m * d.n, 0.0f, col + (size_t)grp * d.k * d.n);
-  if (!pointwise)
-    math_col2im(&g->in, col, in_diff);
+  const im2col_shape *s = &g->in;
+  if (is_pointwise(g)) {
+    for (int grp = 0; grp < g->group; grp++)
+      gemm_ld(1, 0, d.k, d.n, d.m, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
+              out_diff + (size_t)grp * d.m * d.n, d.n, 0.0f, in_diff + (size_t)grp * d.k * d.n,
+              d.n);
+    return;
+  }
+  memset(in_diff, 0, (size_t)s->channels * s->height * s->width * sizeof(float));
+  int rows = band_rows(g);
+  for (int oh0 = 0; oh0 < s->out_h; oh0 += rows) {
+    int oh1 = oh0 + rows < s->out_h ? oh0 + rows : s->out_h;
+    int nb = (oh1 - oh0) * s->out_w;
+    size_t off = (size_t)oh0 * s->out_w;
+    for (int grp = 0; grp < g->group; grp++)
+      gemm_ld(1, 0, d.k, nb, d.m, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
+              out_diff + (size_t)grp * d.m * d.n + off, d.n, 0.0f, ws + (size_t)grp * d.k * nb,
+              nb);
+    math_col2im_rows_add(s, ws, oh0, oh1, in_diff);
+  }
 }
 
 static void gemm_backward_weights(const conv_geom *g, const float *in, const float *out_diff,
                                   float *w_diff, float *ws) {
-  const float *col = in;
-  if (!is_pointwise(g)) {
-    math_im2col(&g->in, in, ws);
-    col = ws;
-  }
   gemm_dims d = dims_of(g);
-  for (int grp = 0; grp < g->group; grp++)
-    math_gemm(0, 1, d.m, d.k, d.n, 1.0f, out_diff + (size_t)grp * d.m * d.n,
-              col + (size_t)grp * d.k * d.n, 1.0f, w_diff + (size_t)grp * d.m * d.k);
+  const im2col_shape *s = &g->in;
+  if (is_pointwise(g)) {
+    for (int grp = 0; grp < g->group; grp++)
+      gemm_ld(0, 1, d.m, d.k, d.n, 1.0f, out_diff + (size_t)grp * d.m * d.n, d.n,
+              in + (size_t)grp * d.k * d.n, d.n, 1.0f, w_diff + (size_t)grp * d.m * d.k, d.k);
+    return;
+  }
+  int rows = band_rows(g);
+  for (int oh0 = 0; oh0 < s->out_h; oh0 += rows) {
+    int oh1 = oh0 + rows < s->out_h ? oh0 + rows : s->out_h;
+    int nb = (oh1 - oh0) * s->out_w;
+    size_t off = (size_t)oh0 * s->out_w;
+    math_im2col_rows(s, in, oh0, oh1, ws);
+    for (int grp = 0; grp < g->group; grp++)
+      gemm_ld(0, 1, d.m, d.k, nb, 1.0f, out_diff + (size_t)grp * d.m * d.n + off, d.n,
+              ws + (size_t)grp * d.k * nb, nb, 1.0f, w_diff + (size_t)grp * d.m * d.k, d.k);
+  }
 }
 
 const conv_engine conv_engine_gemm = {
@@ -87,11 +153,14 @@ const conv_engine conv_engine_gemm = {
     .backward_weights = gemm_backward_weights,
 };
 
-/* Faster engines are added here; gemm stays last as the fallback. */
-static const conv_engine *const engines[] = {&conv_engine_gemm, NULL};
+/* Selectable engines; "auto" (the default) takes the first that says it
+ * is preferred for a geometry, else gemm. */
+static const conv_engine *const engines[] = {&conv_engine_gemm, &conv_engine_winograd, NULL};
+
+static int is_auto(const char *name) { return !name || !*name || !strcmp(name, "auto"); }
 
 static const conv_engine *find_engine(const char *name) {
-  if (!name || !*name)
+  if (is_auto(name))
     return &conv_engine_gemm;
   for (const conv_engine *const *e = engines; *e; e++)
     if (!strcmp((*e)->name, name))
@@ -102,10 +171,9 @@ static const conv_engine *find_engine(const char *name) {
 crema_status conv_engine_check_name(const char *name, crema_error *err) {
   if (find_engine(name))
     return CREMA_OK;
-  char known[256] = "";
+  char known[256] = "auto";
   for (const conv_engine *const *e = engines; *e; e++) {
-    if (e != engines)
-      strncat(known, ", ", sizeof known - strlen(known) - 1);
+    strncat(known, ", ", sizeof known - strlen(known) - 1);
     strncat(known, (*e)->name, sizeof known - strlen(known) - 1);
   }
   return crema_fail(err, CREMA_ERR_INVALID, "unknown convolution engine '%s' (known: %s)", name,
@@ -120,6 +188,12 @@ void conv_engine_resolve(const char *name, const conv_geom *g, conv_engine *out,
                          size_t *ws_floats) {
   const conv_engine *want = find_engine(name);
   const conv_engine *base = &conv_engine_gemm;
+  if (is_auto(name))
+    for (const conv_engine *const *e = engines; *e; e++)
+      if ((*e)->preferred && (*e)->preferred(g)) {
+        want = *e;
+        break;
+      }
   if (!want || (want->supports && !want->supports(g)))
     want = base;
   *out = *want;

@@ -1,11 +1,14 @@
 /* Convolution engines: interchangeable implementations of one image's
  * grouped 2-D convolution and its two gradients.
  *
- * The layer (Convolution or Deconvolution) owns shapes, bias and the batch
- * loop; an engine only maps one image.  Engines are chosen per geometry:
- * CREMA_CONV names a preferred engine ("gemm", the default, is im2col +
- * SGEMM as Caffe); an engine that cannot handle a geometry, or lacks an
- * operation, falls back to gemm for it. */
+ * The layer (Convolution or Deconvolution) owns shapes and the batch loop;
+ * an engine only maps one image.  Engines are chosen per geometry:
+ * CREMA_CONV names a preferred engine ("gemm" is im2col + SGEMM as Caffe,
+ * "winograd" is F(4x4,3x3) for 3x3 stride-1 kernels, "auto", the default,
+ * picks the fastest that applies); an engine that cannot handle a
+ * geometry, or lacks an operation, falls back to gemm for it.  Scratch
+ * space is bounded (a few MB) whatever the image size: engines work in
+ * bands of output rows or blocks of tiles. */
 #ifndef CREMA_MATH_CONV_ENGINE_H
 #define CREMA_MATH_CONV_ENGINE_H
 
@@ -22,16 +25,21 @@ typedef struct conv_geom {
   im2col_shape in;
   int out_channels;
   int group;
+  /* Threads an engine may use; its scratch is sized for them (0 = 1). */
+  int threads;
 } conv_geom;
 
 typedef struct conv_engine {
   const char *name;
   /* Whether the engine handles this geometry (NULL: every geometry). */
   int (*supports)(const conv_geom *g);
+  /* Whether "auto" should pick it for this geometry (NULL: never). */
+  int (*preferred)(const conv_geom *g);
   /* Scratch floats one call needs (shared by the three operations). */
   size_t (*workspace)(const conv_geom *g);
-  /* out = conv(in, w). */
-  void (*forward)(const conv_geom *g, const float *in, const float *w, float *out, float *ws);
+  /* out = conv(in, w) (+ bias[channel] when bias is not NULL). */
+  void (*forward)(const conv_geom *g, const float *in, const float *w, const float *bias,
+                  float *out, float *ws);
   /* in_diff = gradient of conv w.r.t. its input, given out_diff (overwrites). */
   void (*backward_data)(const conv_geom *g, const float *out_diff, const float *w,
                         float *in_diff, float *ws);
@@ -42,8 +50,11 @@ typedef struct conv_engine {
 
 /* The im2col + SGEMM engine (Caffe's), which handles everything. */
 extern const conv_engine conv_engine_gemm;
+/* Winograd F(4x4,3x3) (math/winograd.c): 3x3, stride 1, dilation 1, pad
+ * <= 2; the weight gradient is left to gemm. */
+extern const conv_engine conv_engine_winograd;
 
-/* Checks that name (NULL or "" for the default) is a known engine. */
+/* Checks that name (NULL or "" for the default "auto") is a known engine. */
 crema_status conv_engine_check_name(const char *name, crema_error *err);
 
 /* Resolves the engine for g: the named one where it applies, gemm for
@@ -51,7 +62,8 @@ crema_status conv_engine_check_name(const char *name, crema_error *err);
 void conv_engine_resolve(const char *name, const conv_geom *g, conv_engine *out,
                          size_t *ws_floats);
 
-/* Overflow-checked size of a geometry's scratch buffer for the gemm engine. */
+/* Overflow-checked size of a geometry's whole column matrix (the gemm
+ * engine's scratch is a band of it). */
 int conv_geom_columns(const conv_geom *g, size_t *floats);
 
 #endif

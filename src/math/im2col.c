@@ -5,9 +5,6 @@
 
 #include "math/im2col.h"
 
-/* Below this many column values a parallel region costs more than it saves. */
-#define PARALLEL_MIN 65536
-
 void im2col_out_size(im2col_shape *s) {
   long long ext_h = (long long)s->dilation_h * (s->kernel_h - 1) + 1;
   long long ext_w = (long long)s->dilation_w * (s->kernel_w - 1) + 1;
@@ -37,35 +34,37 @@ static void valid_columns(int off, int stride, int width, int out_w, int *lo, in
 }
 
 void math_im2col(const im2col_shape *s, const float *restrict im, float *restrict col) {
-  const int out_h = s->out_h, out_w = s->out_w, height = s->height, width = s->width;
+  math_im2col_rows(s, im, 0, s->out_h, col);
+}
+
+void math_im2col_rows(const im2col_shape *s, const float *restrict im, int oh0, int oh1,
+                      float *restrict col) {
+  const int out_w = s->out_w, height = s->height, width = s->width;
   const int sh = s->stride_h, sw = s->stride_w;
   const size_t plane = (size_t)height * width;
-  const size_t rows_per_channel = (size_t)s->kernel_h * s->kernel_w * out_h * out_w;
-#pragma omp parallel for schedule(static) if (rows_per_channel * s->channels > PARALLEL_MIN)
   for (int c = 0; c < s->channels; c++) {
     const float *restrict src = im + (size_t)c * plane;
-    float *restrict col_c = col + (size_t)c * rows_per_channel;
     for (int kh = 0; kh < s->kernel_h; kh++) {
       for (int kw = 0; kw < s->kernel_w; kw++) {
         const int off_w = kw * s->dilation_w - s->pad_w;
         int lo, hi;
         valid_columns(off_w, sw, width, out_w, &lo, &hi);
-        int ih = kh * s->dilation_h - s->pad_h;
-        for (int oh = 0; oh < out_h; oh++, ih += sh, col_c += out_w) {
+        int ih = kh * s->dilation_h - s->pad_h + oh0 * sh;
+        for (int oh = oh0; oh < oh1; oh++, ih += sh, col += out_w) {
           if ((unsigned)ih >= (unsigned)height) {
-            memset(col_c, 0, (size_t)out_w * sizeof(float));
+            memset(col, 0, (size_t)out_w * sizeof(float));
             continue;
           }
           const float *restrict row = src + (size_t)ih * width;
           for (int ow = 0; ow < lo; ow++)
-            col_c[ow] = 0.0f;
+            col[ow] = 0.0f;
           if (sw == 1 && hi > lo)
-            memcpy(col_c + lo, row + off_w + lo, (size_t)(hi - lo) * sizeof(float));
+            memcpy(col + lo, row + off_w + lo, (size_t)(hi - lo) * sizeof(float));
           else
             for (int ow = lo; ow < hi; ow++)
-              col_c[ow] = row[off_w + ow * sw];
+              col[ow] = row[off_w + ow * sw];
           for (int ow = hi; ow < out_w; ow++)
-            col_c[ow] = 0.0f;
+            col[ow] = 0.0f;
         }
       }
     }
@@ -73,26 +72,28 @@ void math_im2col(const im2col_shape *s, const float *restrict im, float *restric
 }
 
 void math_col2im(const im2col_shape *s, const float *restrict col, float *restrict im) {
-  const int out_h = s->out_h, out_w = s->out_w, height = s->height, width = s->width;
+  memset(im, 0, (size_t)s->height * s->width * (size_t)s->channels * sizeof(float));
+  math_col2im_rows_add(s, col, 0, s->out_h, im);
+}
+
+void math_col2im_rows_add(const im2col_shape *s, const float *restrict col, int oh0, int oh1,
+                          float *restrict im) {
+  const int out_w = s->out_w, height = s->height, width = s->width;
   const int sh = s->stride_h, sw = s->stride_w;
   const size_t plane = (size_t)height * width;
-  const size_t rows_per_channel = (size_t)s->kernel_h * s->kernel_w * out_h * out_w;
-  memset(im, 0, plane * (size_t)s->channels * sizeof(float));
-#pragma omp parallel for schedule(static) if (rows_per_channel * s->channels > PARALLEL_MIN)
   for (int c = 0; c < s->channels; c++) {
     float *restrict dst = im + (size_t)c * plane;
-    const float *restrict col_c = col + (size_t)c * rows_per_channel;
     for (int kh = 0; kh < s->kernel_h; kh++) {
       for (int kw = 0; kw < s->kernel_w; kw++) {
         const int off_w = kw * s->dilation_w - s->pad_w;
         int lo, hi;
         valid_columns(off_w, sw, width, out_w, &lo, &hi);
-        int ih = kh * s->dilation_h - s->pad_h;
-        for (int oh = 0; oh < out_h; oh++, ih += sh, col_c += out_w) {
+        int ih = kh * s->dilation_h - s->pad_h + oh0 * sh;
+        for (int oh = oh0; oh < oh1; oh++, ih += sh, col += out_w) {
           if ((unsigned)ih >= (unsigned)height || hi <= lo)
             continue;
           float *restrict row = dst + (size_t)ih * width + off_w + (ptrdiff_t)lo * sw;
-          const float *restrict src = col_c + lo;
+          const float *restrict src = col + lo;
           if (sw == 1)
             for (int i = 0; i < hi - lo; i++)
               row[i] += src[i];

@@ -27,4 +27,12 @@ void math_im2col(const im2col_shape *s, const float *restrict im, float *restric
  * overwritten, not accumulated into). */
 void math_col2im(const im2col_shape *s, const float *restrict col, float *restrict im);
 
+/* The same for the output rows [oh0, oh1) only, so a bounded buffer can
+ * cover a large image in bands: col holds channels*kernel_h*kernel_w x
+ * (oh1 - oh0)*out_w.  col2im_rows_add accumulates into im. */
+void math_im2col_rows(const im2col_shape *s, const float *restrict im, int oh0, int oh1,
+                      float *restrict col);
+void math_col2im_rows_add(const im2col_shape *s, const float *restrict col, int oh0, int oh1,
+                          float *restrict im);
+
 #endif

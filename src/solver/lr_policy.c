@@ -13,13 +13,15 @@ static const char *policy_name(const Caffe__SolverParameter *p) {
   return p->lr_policy ? p->lr_policy : "";
 }
 
-/* Which parameters each policy reads, so they are checked before training. */
+/* The checks Caffe's GetLearningRate makes, before training.  Caffe checks
+ * nothing for multistep, poly and sigmoid: a negative gamma is how a
+ * sigmoid schedule decreases, and stepsize 0 centres it at iteration 0. */
 static const struct policy_needs {
   const char *name;
   int gamma, stepsize;
 } policies[] = {
     {"fixed", 0, 0},     {"step", 1, 1}, {"exp", 1, 0},     {"inv", 1, 0},
-    {"multistep", 1, 0}, {"poly", 0, 0}, {"sigmoid", 1, 1},
+    {"multistep", 0, 0}, {"poly", 0, 0}, {"sigmoid", 0, 0},
 };
 
 crema_status lr_policy_check(const Caffe__SolverParameter *p, crema_error *err) {
@@ -38,8 +40,6 @@ crema_status lr_policy_check(const Caffe__SolverParameter *p, crema_error *err) 
   if (needs->gamma && !(p->gamma >= 0))
     return crema_fail(err, CREMA_ERR_INVALID, "solver: lr_policy '%s' needs gamma >= 0, got %g",
                       name, (double)p->gamma);
-  if (!strcmp(name, "poly") && p->max_iter <= 0)
-    return crema_fail(err, CREMA_ERR_INVALID, "solver: lr_policy 'poly' needs max_iter > 0");
   return CREMA_OK;
 }
 

@@ -40,6 +40,10 @@ static crema_status check_hyper_params(solver_type t, const Caffe__SolverParamet
     return crema_fail(err, CREMA_ERR_INVALID,
                       "solver: momentum cannot be used with AdaGrad (got momentum %g)",
                       (double)p->momentum);
+  if (t == SOLVER_RMSPROP && p->momentum != 0)
+    return crema_fail(err, CREMA_ERR_INVALID,
+                      "solver: momentum cannot be used with RMSProp (got momentum %g)",
+                      (double)p->momentum);
   if (t == SOLVER_RMSPROP && !(p->rms_decay >= 0 && p->rms_decay < 1))
     return crema_fail(err, CREMA_ERR_INVALID,
                       "solver: rms_decay should lie between 0 and 1, got %g",

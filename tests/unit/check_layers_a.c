@@ -98,6 +98,13 @@ static void assert_close(const float *got, const float *want, size_t n, float to
                   (double)got[i], (double)want[i]);
 }
 
+static void check_grad(const char *text, int nb, const int *naxes, const int (*shapes)[6],
+                       int nt, const gc_options *o, gc_prepare_fn prep) {
+  Caffe__LayerParameter *lp = gc_parse_layer(text);
+  gc_check_layer(lp, nb, naxes, shapes, nt, o, prep, NULL);
+  protobuf_c_message_free_unpacked(&lp->base, NULL);
+}
+
 /* ---- direct reference computations ------------------------------------ */
 
 typedef struct geo {
@@ -264,6 +271,9 @@ START_TEST(test_conv_repeated_fields_and_axis) {
   assert_close(h.tv[0]->data, ref, h.tv[0]->count, 1e-4f, "axis 2");
   free(ref);
   harness_close(&h);
+  int small[1][6] = {{1, 2, 4, 5, 3}};
+  gc_options o = gc_default_options();
+  check_grad(text, 1, naxes, (const int(*)[6])small, 1, &o, NULL);
 }
 END_TEST
 
@@ -284,6 +294,8 @@ START_TEST(test_conv_1d) {
   ref_conv(&q, h.bv[0]->data, h.l->blobs[0]->data, h.l->blobs[1]->data, ref);
   assert_close(h.tv[0]->data, ref, 30, 1e-4f, "1-D");
   harness_close(&h);
+  gc_options o = gc_default_options();
+  check_grad(text, 1, naxes, (const int(*)[6])shapes, 1, &o, NULL);
 }
 END_TEST
 
@@ -388,13 +400,6 @@ START_TEST(test_conv_reshape) {
 END_TEST
 
 /* ---- gradient checks ---------------------------------------------------- */
-
-static void check_grad(const char *text, int nb, const int *naxes, const int (*shapes)[6],
-                       int nt, const gc_options *o, gc_prepare_fn prep) {
-  Caffe__LayerParameter *lp = gc_parse_layer(text);
-  gc_check_layer(lp, nb, naxes, shapes, nt, o, prep, NULL);
-  protobuf_c_message_free_unpacked(&lp->base, NULL);
-}
 
 START_TEST(test_conv_gradient) {
   const geo *q = &conv_cases[_i];

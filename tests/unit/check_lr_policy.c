@@ -153,11 +153,32 @@ START_TEST(bad_policies_are_errors) {
   p.gamma = -1;
   ck_assert_int_eq(try_policy(&p, &err), CREMA_ERR_INVALID);
   ck_assert_ptr_nonnull(strstr(err.message, "gamma"));
-  p = make_param("sigmoid", 0.1f);
-  p.gamma = 1;
-  ck_assert_int_eq(try_policy(&p, &err), CREMA_ERR_INVALID);
-  p = make_param("poly", 0.1f);
-  ck_assert_int_eq(try_policy(&p, &err), CREMA_ERR_INVALID);
+}
+END_TEST
+
+/* Caffe checks nothing for sigmoid: a negative gamma makes it decrease and
+ * stepsize 0 centres it at iteration 0.  Multistep takes one step per
+ * iteration even when stepvalues repeat. */
+START_TEST(sigmoid_and_multistep_edge_cases) {
+  Caffe__SolverParameter p = make_param("sigmoid", 0.1f);
+  p.gamma = -0.5f;
+  int step = 0;
+  ck_assert_rate(rate_at(&p, 0, &step), 0.05);
+  ck_assert_rate(rate_at(&p, 4, &step), 0.1 / (1 + exp(2.0)));
+  p = make_param("multistep", 1.0f);
+  p.gamma = 0.5f;
+  int values[3] = {2, 2, 3};
+  p.stepvalue = values;
+  p.n_stepvalue = 3;
+  step = 0;
+  const double want[6] = {1, 1, 0.5, 0.25, 0.125, 0.125};
+  for (int it = 0; it < 6; it++) {
+    float rate = 0;
+    crema_error err = {0};
+    ck_assert_int_eq(lr_policy_rate(&p, it, &step, &rate, &err), CREMA_OK);
+    ck_assert_rate(rate, want[it]);
+  }
+  ck_assert_int_eq(step, 3);
 }
 END_TEST
 
@@ -172,6 +193,7 @@ static Suite *lr_policy_suite(void) {
   tcase_add_test(tc, multistep_moves_one_step_per_call);
   tcase_add_test(tc, poly_reaches_zero_at_max_iter);
   tcase_add_test(tc, sigmoid_is_half_at_stepsize);
+  tcase_add_test(tc, sigmoid_and_multistep_edge_cases);
   tcase_add_test(tc, bad_policies_are_errors);
   suite_add_tcase(s, tc);
   return s;

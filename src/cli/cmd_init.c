@@ -1,0 +1,319 @@
+/* crema init: a .caffemodel of filler-initialised weights for any net, as
+ * Caffe would initialise it before training.  Benchmarks and tests use it to
+ * get full-size weight files without downloading trained models. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "caffe.pb-c.h"
+#include "cli/cli.h"
+#include "cli/flags.h"
+#include "core/log.h"
+#include "graph/net.h"
+#include "graph/weights.h"
+#include "io/binary.h"
+#include "io/upgrade.h"
+
+static const char usage[] =
+    "crema init --model NET.prototxt --output W.caffemodel [--seed N] [--phase all|train|test] "
+    "[--v1]";
+static const char description[] =
+    "Builds the net, lets every layer's fillers initialise its parameters (seeded: a given\n"
+    "seed always gives the same weights) and writes them as a binary .caffemodel.  With\n"
+    "--phase all (the default) the parameters of layers that only the TRAIN or only the TEST\n"
+    "phase includes are written too.  --v1 writes the legacy layout of the published Caffe\n"
+    "models (V1 layers, num/channels/height/width blob dims, fc weights as 1x1xOUTxIN).";
+
+typedef struct init_flags {
+  const char *model, *output, *phase;
+  int seed, v1;
+} init_flags;
+
+/* Whether any layer has include/exclude rules: otherwise every phase builds
+ * the same layers and one net suffices. */
+static int has_phase_rules(const Caffe__NetParameter *p) {
+  for (size_t i = 0; i < p->n_layer; i++)
+    if (p->layer[i]->n_include > 0 || p->layer[i]->n_exclude > 0)
+      return 1;
+  return 0;
+}
+
+static crema_status build_phase_proto(const Caffe__NetParameter *param, Caffe__Phase phase,
+                                      uint32_t seed, Caffe__NetParameter **out,
+                                      crema_error *err) {
+  net_options opts;
+  net_options_init(&opts, phase);
+  opts.seed = seed;
+  net *n = NULL;
+  crema_status st = net_create(param, &opts, &n, err);
+  if (st != CREMA_OK) {
+    crema_error_prefix(err, "%s phase: ", phase == CAFFE__PHASE__TRAIN ? "TRAIN" : "TEST");
+    return st;
+  }
+  st = net_to_proto(n, 0, out, err);
+  net_free(n);
+  return st;
+}
+
+static int proto_has_layer(const Caffe__NetParameter *p, const char *name) {
+  for (size_t i = 0; i < p->n_layer; i++)
+    if (p->layer[i]->name && name && !strcmp(p->layer[i]->name, name))
+      return 1;
+  return 0;
+}
+
+/* Moves the parameter layers of extra that dst lacks to the end of dst. */
+static crema_status merge_parameter_layers(Caffe__NetParameter *dst, Caffe__NetParameter *extra,
+                                           crema_error *err) {
+  size_t add = 0;
+  for (size_t i = 0; i < extra->n_layer; i++)
+    if (extra->layer[i]->n_blobs > 0 && !proto_has_layer(dst, extra->layer[i]->name))
+      add++;
+  if (!add)
+    return CREMA_OK;
+  Caffe__LayerParameter **grown =
+      realloc(dst->layer, (dst->n_layer + add) * sizeof *dst->layer);
+  if (!grown)
+    return crema_fail(err, CREMA_ERR_NOMEM, "out of memory merging the phases' layers");
+  dst->layer = grown;
+  for (size_t i = 0; i < extra->n_layer; i++) {
+    Caffe__LayerParameter *l = extra->layer[i];
+    if (l->n_blobs > 0 && !proto_has_layer(dst, l->name)) {
+      dst->layer[dst->n_layer++] = l;
+      extra->layer[i] = NULL;
+    }
+  }
+  /* Compact extra so that freeing it skips the moved layers. */
+  size_t kept = 0;
+  for (size_t i = 0; i < extra->n_layer; i++)
+    if (extra->layer[i])
+      extra->layer[kept++] = extra->layer[i];
+  extra->n_layer = kept;
+  return CREMA_OK;
+}
+
+static crema_status init_weights(const init_flags *f, Caffe__NetParameter **out,
+                                 crema_error *err) {
+  Caffe__NetParameter *param = NULL;
+  CREMA_TRY(net_param_read(f->model, &param, err));
+  Caffe__Phase phases[2];
+  int nphases = 0;
+  if (!strcasecmp(f->phase, "test")) {
+    phases[nphases++] = CAFFE__PHASE__TEST;
+  } else if (!strcasecmp(f->phase, "train")) {
+    phases[nphases++] = CAFFE__PHASE__TRAIN;
+  } else if (!strcasecmp(f->phase, "all")) {
+    phases[nphases++] = CAFFE__PHASE__TEST;
+    if (has_phase_rules(param))
+      phases[nphases++] = CAFFE__PHASE__TRAIN;
+  } else {
+    protobuf_c_message_free_unpacked(&param->base, NULL);
+    return crema_fail(err, CREMA_ERR_INVALID, "--phase must be all, train or test, not '%s'",
+                      f->phase);
+  }
+  Caffe__NetParameter *result = NULL;
+  crema_status st = CREMA_OK;
+  for (int k = 0; k < nphases && st == CREMA_OK; k++) {
+    Caffe__NetParameter *np = NULL;
+    st = build_phase_proto(param, phases[k], (uint32_t)f->seed, &np, err);
+    if (st != CREMA_OK)
+      break;
+    if (!result) {
+      result = np;
+      continue;
+    }
+    st = merge_parameter_layers(result, np, err);
+    protobuf_c_message_free_unpacked(&np->base, NULL);
+  }
+  protobuf_c_message_free_unpacked(&param->base, NULL);
+  if (st != CREMA_OK) {
+    crema_error_prefix(err, "%s: ", f->model);
+    if (result)
+      protobuf_c_message_free_unpacked(&result->base, NULL);
+    return st;
+  }
+  *out = result;
+  return CREMA_OK;
+}
+
+/* "INNER_PRODUCT" and "InnerProduct" compare equal: case and underscores
+ * aside, V1 enum names spell the V2 type strings. */
+static int v1_name_matches(const char *v1, const char *type) {
+  while (*v1 || *type) {
+    if (*v1 == '_') {
+      v1++;
+      continue;
+    }
+    if (tolower((unsigned char)*v1) != tolower((unsigned char)*type))
+      return 0;
+    v1++;
+    type++;
+  }
+  return 1;
+}
+
+static int v1_type_of(const char *type, Caffe__V1LayerParameter__LayerType *out) {
+  if (!type)
+    return 0;
+  if (!strcmp(type, "SoftmaxWithLoss")) {
+    *out = CAFFE__V1_LAYER_PARAMETER__LAYER_TYPE__SOFTMAX_LOSS;
+    return 1;
+  }
+  const ProtobufCEnumDescriptor *d = &caffe__v1_layer_parameter__layer_type__descriptor;
+  for (unsigned i = 0; i < d->n_values; i++)
+    if (d->values[i].value != 0 && v1_name_matches(d->values[i].name, type)) {
+      *out = (Caffe__V1LayerParameter__LayerType)d->values[i].value;
+      return 1;
+    }
+  return 0;
+}
+
+/* A BlobProto with shape becomes one with num/channels/height/width, the
+ * shape padded with leading 1s as Caffe's legacy accessors read it. */
+static crema_status blob_to_legacy_dims(Caffe__BlobProto *bp, const char *layer_name,
+                                        crema_error *err) {
+  size_t nd = bp->shape ? bp->shape->n_dim : 0;
+  if (nd > 4)
+    return crema_fail(err, CREMA_ERR_UNSUPPORTED,
+                      "layer '%s': a %zu-axis blob has no legacy num/channels/height/width form",
+                      layer_name, nd);
+  int32_t dims[4] = {1, 1, 1, 1};
+  for (size_t i = 0; i < nd; i++) {
+    int64_t d = bp->shape->dim[i];
+    if (d > INT32_MAX)
+      return crema_fail(err, CREMA_ERR_UNSUPPORTED, "layer '%s': blob axis of %lld too large",
+                        layer_name, (long long)d);
+    dims[4 - nd + i] = (int32_t)d;
+  }
+  protobuf_c_message_free_unpacked(&bp->shape->base, NULL);
+  bp->shape = NULL;
+  bp->has_num = bp->has_channels = bp->has_height = bp->has_width = 1;
+  bp->num = dims[0];
+  bp->channels = dims[1];
+  bp->height = dims[2];
+  bp->width = dims[3];
+  return CREMA_OK;
+}
+
+static void strings_move(char ***dst, size_t *ndst, char ***src, size_t *nsrc) {
+  *dst = *src;
+  *ndst = *nsrc;
+  *src = NULL;
+  *nsrc = 0;
+}
+
+static crema_status layer_to_v1(Caffe__LayerParameter *l, Caffe__V1LayerParameter__LayerType t,
+                                Caffe__V1LayerParameter **out, crema_error *err) {
+  Caffe__V1LayerParameter *v1 = crema_malloc(sizeof *v1, err);
+  if (!v1)
+    return CREMA_ERR_NOMEM;
+  caffe__v1_layer_parameter__init(v1);
+  v1->name = l->name;
+  l->name = NULL;
+  v1->has_type = 1;
+  v1->type = t;
+  strings_move(&v1->bottom, &v1->n_bottom, &l->bottom, &l->n_bottom);
+  strings_move(&v1->top, &v1->n_top, &l->top, &l->n_top);
+  v1->blobs = l->blobs;
+  v1->n_blobs = l->n_blobs;
+  l->blobs = NULL;
+  l->n_blobs = 0;
+  *out = v1;
+  for (size_t i = 0; i < v1->n_blobs; i++)
+    CREMA_TRY(blob_to_legacy_dims(v1->blobs[i], v1->name ? v1->name : "", err));
+  return CREMA_OK;
+}
+
+/* Rewrites np's layers as V1 layers.  Layers V1 cannot name (Input: the
+ * net's inputs were fields then) are dropped when they hold no weights. */
+static crema_status to_v1_layout(Caffe__NetParameter *np, crema_error *err) {
+  if (np->n_layer == 0)
+    return CREMA_OK;
+  np->layers = crema_calloc(np->n_layer, sizeof *np->layers, err);
+  if (!np->layers)
+    return CREMA_ERR_NOMEM;
+  crema_status st = CREMA_OK;
+  for (size_t i = 0; i < np->n_layer && st == CREMA_OK; i++) {
+    Caffe__LayerParameter *l = np->layer[i];
+    Caffe__V1LayerParameter__LayerType t;
+    if (!v1_type_of(l->type, &t)) {
+      if (l->n_blobs > 0)
+        st = crema_fail(err, CREMA_ERR_UNSUPPORTED,
+                        "layer '%s' of type %s holds weights but has no V1 layer type",
+                        l->name ? l->name : "", l->type ? l->type : "");
+      continue;
+    }
+    st = layer_to_v1(l, t, &np->layers[np->n_layers], err);
+    if (np->layers[np->n_layers])
+      np->n_layers++;
+  }
+  for (size_t i = 0; i < np->n_layer; i++)
+    protobuf_c_message_free_unpacked(&np->layer[i]->base, NULL);
+  free(np->layer);
+  np->layer = NULL;
+  np->n_layer = 0;
+  return st;
+}
+
+static unsigned long long count_parameters(const Caffe__NetParameter *np) {
+  unsigned long long total = 0;
+  for (size_t i = 0; i < np->n_layer; i++)
+    for (size_t j = 0; j < np->layer[i]->n_blobs; j++)
+      total += np->layer[i]->blobs[j]->n_data;
+  for (size_t i = 0; i < np->n_layers; i++)
+    for (size_t j = 0; j < np->layers[i]->n_blobs; j++)
+      total += np->layers[i]->blobs[j]->n_data;
+  return total;
+}
+
+static crema_status run_init(const init_flags *f, crema_error *err) {
+  Caffe__NetParameter *np = NULL;
+  CREMA_TRY(init_weights(f, &np, err));
+  crema_status st = f->v1 ? to_v1_layout(np, err) : CREMA_OK;
+  if (st == CREMA_OK)
+    st = bin_write_file(f->output, &np->base, err);
+  if (st == CREMA_OK)
+    LOG_INFO("Wrote %llu parameters (seed %d%s) to %s", count_parameters(np), f->seed,
+             f->v1 ? ", V1 layout" : "", f->output);
+  protobuf_c_message_free_unpacked(&np->base, NULL);
+  return st;
+}
+
+int cmd_init(int argc, char **argv) {
+  init_flags f = {.phase = "all", .seed = (int)NET_DEFAULT_SEED};
+  const flag_spec specs[] = {
+      {"model", FLAG_STRING, &f.model, "the net definition (.prototxt)"},
+      {"output", FLAG_STRING, &f.output, "the .caffemodel to write"},
+      {"seed", FLAG_INT, &f.seed, "seed of the fillers (default 1701)"},
+      {"phase", FLAG_STRING, &f.phase, "all, train or test: the layers to include (default all)"},
+      {"v1", FLAG_BOOL, &f.v1, "write the legacy V1 layout"},
+  };
+  const int nspecs = (int)(sizeof specs / sizeof specs[0]);
+  flag_result res;
+  crema_error err = {0};
+  if (flags_parse(argc, argv, specs, nspecs, &res, &err) != CREMA_OK)
+    return cli_report("init", &err);
+  int help = res.help, extra = res.npositional;
+  flags_result_free(&res);
+  if (help) {
+    flags_print_usage(stdout, usage, description, specs, nspecs);
+    return 0;
+  }
+  if (extra > 0 || !f.model || !f.output) {
+    crema_fail(&err, CREMA_ERR_INVALID,
+               extra > 0 ? "unexpected argument (see --help)"
+                         : (!f.model ? "--model is required" : "--output is required"));
+    return cli_report("init", &err);
+  }
+  if (f.seed < 0) {
+    crema_fail(&err, CREMA_ERR_INVALID, "--seed must not be negative, got %d", f.seed);
+    return cli_report("init", &err);
+  }
+  if (run_init(&f, &err) != CREMA_OK)
+    return cli_report("init", &err);
+  return 0;
+}

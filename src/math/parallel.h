@@ -1,0 +1,31 @@
+/* A small fork-join team for the convolution kernels.
+ *
+ * Threads are started per call and joined before it returns, so there is no
+ * pool to own or tear down.  Waiting threads spin briefly and then sleep, so
+ * the team never keeps a core busy once its work is done: on a 2-core
+ * machine a spinning OpenMP runtime next to OpenBLAS's threads made
+ * convolution several times slower. */
+#ifndef CREMA_MATH_PARALLEL_H
+#define CREMA_MATH_PARALLEL_H
+
+typedef struct par_team par_team;
+
+/* Body run by every member: tid in [0, nthreads). */
+typedef void (*par_body)(par_team *team, int tid, int nthreads, void *ctx);
+
+/* Threads the kernels use: OpenBLAS's setting (OPENBLAS_NUM_THREADS or
+ * OMP_NUM_THREADS), so one variable sizes both. */
+int par_threads(void);
+
+/* Runs body on up to nthreads threads (the caller is member 0).  When a
+ * thread cannot be started the team is simply smaller: body must split its
+ * work by the nthreads it is given. */
+void par_run(int nthreads, par_body body, void *ctx);
+
+/* Waits until every member of the team reached this point. */
+void par_sync(par_team *team);
+
+/* Member tid's share [*lo, *hi) of n items split evenly. */
+void par_split(long n, int tid, int nthreads, long *lo, long *hi);
+
+#endif

@@ -1,0 +1,305 @@
+/* Every convolution engine against a direct (double precision) reference:
+ * forward with bias, data gradient and weight gradient, over strides,
+ * pads, groups, dilations, odd sizes, partial tiles and multi-block
+ * shapes; plus the bounded workspace and the thread team. */
+#include "config.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "math/conv_engine.h"
+#include "math/parallel.h"
+
+static const char *const engine_names[] = {"gemm", "winograd", "auto"};
+#define N_ENGINES (sizeof engine_names / sizeof engine_names[0])
+
+typedef struct conv_case {
+  int c, h, w, k, kh, kw, ph, pw, sh, sw, dh, dw, group;
+} conv_case;
+
+static conv_geom geom_of(const conv_case *q) {
+  conv_geom g;
+  memset(&g, 0, sizeof g);
+  g.in = (im2col_shape){q->c, q->h, q->w, q->kh, q->kw, q->ph, q->pw, q->sh, q->sw, q->dh, q->dw,
+                        0, 0};
+  im2col_out_size(&g.in);
+  g.out_channels = q->k;
+  g.group = q->group;
+  return g;
+}
+
+/* Deterministic values in [-1, 1). */
+static void fill(float *x, size_t n, unsigned seed) {
+  unsigned s = seed * 2654435761u + 12345u;
+  for (size_t i = 0; i < n; i++) {
+    s = s * 1103515245u + 12345u;
+    x[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f;
+  }
+}
+
+/* Calls f(k, cc, i, j, oy, ox, x_index) for every tap that reads the
+ * image, as the definition of the convolution. */
+#define FOR_EACH_TAP(g, BODY)                                                                   \
+  do {                                                                                          \
+    const im2col_shape *s_ = &(g)->in;                                                         \
+    int cg_ = s_->channels / (g)->group, kg_ = (g)->out_channels / (g)->group;                 \
+    for (int k = 0; k < (g)->out_channels; k++)                                                \
+      for (int cc = 0; cc < cg_; cc++) {                                                        \
+        int c_ = k / kg_ * cg_ + cc;                                                            \
+        for (int i = 0; i < s_->kernel_h; i++)                                                  \
+          for (int j = 0; j < s_->kernel_w; j++)                                                \
+            for (int oy = 0; oy < s_->out_h; oy++) {                                            \
+              int iy_ = oy * s_->stride_h - s_->pad_h + i * s_->dilation_h;                     \
+              if (iy_ < 0 || iy_ >= s_->height)                                                 \
+                continue;                                                                       \
+              for (int ox = 0; ox < s_->out_w; ox++) {                                          \
+                int ix_ = ox * s_->stride_w - s_->pad_w + j * s_->dilation_w;                   \
+                if (ix_ < 0 || ix_ >= s_->width)                                                \
+                  continue;                                                                     \
+                size_t xi = ((size_t)c_ * s_->height + iy_) * s_->width + ix_;                  \
+                size_t wi = (((size_t)k * cg_ + cc) * s_->kernel_h + i) * s_->kernel_w + j;     \
+                size_t yi = ((size_t)k * s_->out_h + oy) * s_->out_w + ox;                      \
+                BODY;                                                                           \
+              }                                                                                 \
+            }                                                                                   \
+      }                                                                                         \
+  } while (0)
+
+static void ref_forward(const conv_geom *g, const float *x, const float *w, const float *b,
+                        double *y) {
+  size_t ny = (size_t)g->out_channels * g->in.out_h * g->in.out_w;
+  size_t plane = (size_t)g->in.out_h * g->in.out_w;
+  for (size_t i = 0; i < ny; i++)
+    y[i] = b ? b[i / plane] : 0.0;
+  FOR_EACH_TAP(g, y[yi] += (double)w[wi] * x[xi]);
+}
+
+static void ref_backward_data(const conv_geom *g, const float *dy, const float *w, double *dx) {
+  memset(dx, 0, sizeof(double) * g->in.channels * g->in.height * g->in.width);
+  FOR_EACH_TAP(g, dx[xi] += (double)w[wi] * dy[yi]);
+}
+
+static void ref_backward_weights(const conv_geom *g, const float *x, const float *dy,
+                                 const float *w0, double *dw) {
+  size_t nw = (size_t)g->out_channels * (g->in.channels / g->group) * g->in.kernel_h *
+              g->in.kernel_w;
+  for (size_t i = 0; i < nw; i++)
+    dw[i] = w0[i];
+  FOR_EACH_TAP(g, dw[wi] += (double)x[xi] * dy[yi]);
+}
+
+/* max|got - ref| <= tol * max|ref| (Caffe-verify's rule). */
+static void expect_close(const float *got, const double *ref, size_t n, double tol,
+                         const char *what, const char *engine, int case_no) {
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < n; i++) {
+    max_ref = fmax(max_ref, fabs(ref[i]));
+    max_diff = fmax(max_diff, fabs(got[i] - ref[i]));
+  }
+  ck_assert_msg(max_diff <= tol * fmax(max_ref, 1e-30),
+                "%s, engine %s, case %d: max diff %g, max %g", what, engine, case_no, max_diff,
+                max_ref);
+}
+
+static void run_case(const conv_case *q, int case_no) {
+  conv_geom g = geom_of(q);
+  ck_assert_int_gt(g.in.out_h, 0);
+  const im2col_shape *s = &g.in;
+  size_t nx = (size_t)s->channels * s->height * s->width;
+  size_t ny = (size_t)g.out_channels * s->out_h * s->out_w;
+  size_t nw = (size_t)g.out_channels * (s->channels / g.group) * s->kernel_h * s->kernel_w;
+  float *x = malloc(nx * sizeof(float)), *w = malloc(nw * sizeof(float));
+  float *b = malloc((size_t)g.out_channels * sizeof(float)), *dy = malloc(ny * sizeof(float));
+  float *y = malloc(ny * sizeof(float)), *dx = malloc(nx * sizeof(float));
+  float *dw = malloc(nw * sizeof(float)), *w0 = malloc(nw * sizeof(float));
+  double *ry = malloc(ny * sizeof(double)), *rdx = malloc(nx * sizeof(double));
+  double *rdw = malloc(nw * sizeof(double));
+  ck_assert(x && w && b && dy && y && dx && dw && w0 && ry && rdx && rdw);
+  fill(x, nx, 1 + case_no);
+  fill(w, nw, 100 + case_no);
+  fill(b, (size_t)g.out_channels, 200 + case_no);
+  fill(dy, ny, 300 + case_no);
+  fill(w0, nw, 400 + case_no);
+  ref_forward(&g, x, w, b, ry);
+  ref_backward_data(&g, dy, w, rdx);
+  ref_backward_weights(&g, x, dy, w0, rdw);
+  for (size_t e = 0; e < N_ENGINES * 3; e++) {
+    /* Teams of 1, 2 and 3 threads split the work differently. */
+    g.threads = 1 + (int)(e / N_ENGINES);
+    conv_engine eng;
+    size_t ws_floats = 0;
+    const char *name = engine_names[e % N_ENGINES];
+    ck_assert_int_eq(conv_engine_check_name(name, NULL), CREMA_OK);
+    conv_engine_resolve(name, &g, &eng, &ws_floats);
+    float *ws = malloc((ws_floats ? ws_floats : 1) * sizeof(float));
+    ck_assert_ptr_nonnull(ws);
+    /* Garbage in the outputs and scratch must not leak into results. */
+    fill(ws, ws_floats, 7);
+    fill(y, ny, 8);
+    fill(dx, nx, 9);
+    memcpy(dw, w0, nw * sizeof(float));
+    /* Winograd's transforms cost accuracy: allow verify's tolerance. */
+    double tol = strcmp(eng.name, "gemm") ? 1e-4 : 2e-5;
+    eng.forward(&g, x, w, b, y, ws);
+    expect_close(y, ry, ny, tol, "forward", name, case_no);
+    eng.backward_data(&g, dy, w, dx, ws);
+    expect_close(dx, rdx, nx, tol, "backward data", name, case_no);
+    eng.backward_weights(&g, x, dy, dw, ws);
+    expect_close(dw, rdw, nw, 2e-5, "backward weights", name, case_no);
+    free(ws);
+  }
+  free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(w0);
+  free(ry), free(rdx), free(rdw);
+}
+
+static const conv_case cases[] = {
+    /* c  h   w   k  kh kw ph pw sh sw dh dw group */
+    {3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},       /* one tile row, pad 1 */
+    {5, 13, 11, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},     /* partial tiles at both edges */
+    {4, 9, 10, 6, 3, 3, 0, 0, 1, 1, 1, 1, 1},      /* no padding */
+    {6, 7, 5, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1},       /* pad 2 */
+    {4, 6, 9, 5, 3, 3, 2, 0, 1, 1, 1, 1, 1},       /* uneven pads */
+    {8, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2},     /* groups */
+    {6, 10, 10, 9, 3, 3, 1, 1, 1, 1, 1, 1, 3},     /* 3 groups, odd channel counts */
+    {1, 3, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},       /* single tile */
+    {2, 1, 7, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1},       /* one input row */
+    {17, 33, 35, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* several panels, ragged K */
+    {1024, 32, 32, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1}, /* several tile and channel blocks */
+    {3, 9, 9, 4, 3, 3, 3, 3, 1, 1, 1, 1, 1},       /* pad 3: winograd falls back */
+    {4, 11, 9, 5, 3, 3, 1, 1, 2, 2, 1, 1, 1},      /* stride 2 */
+    {3, 12, 12, 4, 3, 3, 2, 2, 1, 1, 2, 2, 1},     /* dilation 2 */
+    {4, 10, 9, 6, 5, 5, 2, 2, 2, 2, 1, 1, 2},      /* 5x5 stride 2, groups */
+    {6, 7, 8, 5, 1, 1, 0, 0, 1, 1, 1, 1, 1},       /* pointwise */
+    {4, 7, 8, 6, 1, 1, 0, 0, 1, 1, 1, 1, 2},       /* pointwise, groups */
+    {3, 9, 8, 2, 1, 1, 1, 0, 2, 1, 1, 1, 1},       /* 1x1 padded, strided */
+    {2, 8, 13, 3, 2, 4, 0, 1, 1, 3, 1, 2, 1},      /* rectangular everything */
+    {3, 40, 300, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},    /* wide rows: several gemm bands */
+    {2, 11, 11, 16, 4, 4, 1, 1, 2, 2, 1, 1, 2},    /* deconvolution-like kernel 4 stride 2 */
+};
+
+START_TEST(test_engines_match_reference) { run_case(&cases[_i], _i); }
+END_TEST
+
+/* The portable kernels, whatever this machine supports. */
+START_TEST(test_generic_kernels_match_reference) {
+  setenv("CREMA_SIMD", "generic", 1);
+  run_case(&cases[_i], _i);
+  unsetenv("CREMA_SIMD");
+}
+END_TEST
+
+START_TEST(test_winograd_scope) {
+  conv_engine e;
+  size_t ws;
+  conv_geom g = geom_of(&(conv_case){8, 10, 10, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+  conv_engine_resolve("winograd", &g, &e, &ws);
+  ck_assert_str_eq(e.name, "winograd");
+  conv_engine_resolve("gemm", &g, &e, &ws);
+  ck_assert_str_eq(e.name, "gemm");
+  conv_geom big = geom_of(&(conv_case){64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+  unsetenv("CREMA_SIMD");
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    conv_engine_resolve(NULL, &big, &e, &ws);
+    ck_assert_str_eq(e.name, "winograd");
+  }
+#endif
+  /* Without vector kernels auto keeps to OpenBLAS. */
+  setenv("CREMA_SIMD", "generic", 1);
+  conv_engine_resolve(NULL, &big, &e, &ws);
+  ck_assert_str_eq(e.name, "gemm");
+  unsetenv("CREMA_SIMD");
+  conv_geom rgb = geom_of(&(conv_case){3, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+  conv_engine_resolve("auto", &rgb, &e, &ws);
+  ck_assert_str_eq(e.name, "gemm");
+  conv_engine_resolve("winograd", &rgb, &e, &ws);
+  ck_assert_str_eq(e.name, "winograd");
+  conv_geom s2 = geom_of(&(conv_case){8, 10, 10, 8, 3, 3, 1, 1, 2, 2, 1, 1, 1});
+  conv_engine_resolve("winograd", &s2, &e, &ws);
+  ck_assert_str_eq(e.name, "gemm");
+  conv_geom d2 = geom_of(&(conv_case){8, 10, 10, 8, 3, 3, 2, 2, 1, 1, 2, 2, 1});
+  conv_engine_resolve("auto", &d2, &e, &ws);
+  ck_assert_str_eq(e.name, "gemm");
+  crema_error err = {0};
+  ck_assert_int_eq(conv_engine_check_name("fft", &err), CREMA_ERR_INVALID);
+  ck_assert_ptr_nonnull(strstr(err.message, "winograd"));
+}
+END_TEST
+
+/* Scratch stays bounded however large the image: VGG's conv1_2 at 224
+ * and 896 (Caffe's column buffer: 115 MB and 1.8 GB). */
+START_TEST(test_workspace_bounded) {
+  const int sizes[] = {224, 896};
+  for (size_t e = 0; e < N_ENGINES; e++)
+    for (int i = 0; i < 2; i++) {
+      conv_geom g = geom_of(&(conv_case){64, sizes[i], sizes[i], 64, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+      conv_geom deep =
+          geom_of(&(conv_case){512, sizes[i] / 8, sizes[i] / 8, 512, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+      g.threads = deep.threads = 2;
+      conv_engine eng;
+      size_t ws1, ws2;
+      conv_engine_resolve(engine_names[e], &g, &eng, &ws1);
+      conv_engine_resolve(engine_names[e], &deep, &eng, &ws2);
+      ck_assert_msg(ws1 <= ((size_t)4 << 20) && ws2 <= ((size_t)4 << 20),
+                    "engine %s at %d: %zu and %zu floats", engine_names[e], sizes[i], ws1, ws2);
+    }
+}
+END_TEST
+
+typedef struct team_test {
+  int counts[8][4];
+} team_test;
+
+static void team_body(par_team *team, int tid, int nth, void *ctx) {
+  team_test *t = ctx;
+  for (int phase = 0; phase < 4; phase++) {
+    /* Every member sees all of the previous phase's writes. */
+    for (int m = 0; m < nth && phase > 0; m++)
+      ck_assert_int_eq(t->counts[m][phase - 1], phase);
+    t->counts[tid][phase] = phase + 1;
+    par_sync(team);
+  }
+}
+
+START_TEST(test_parallel_team) {
+  for (int n = 1; n <= 5; n++) {
+    team_test t;
+    memset(&t, 0, sizeof t);
+    par_run(n, team_body, &t);
+    long covered = 0;
+    for (int tid = 0; tid < n; tid++) {
+      long lo, hi;
+      par_split(37, tid, n, &lo, &hi);
+      ck_assert_int_eq(lo, covered);
+      covered = hi;
+    }
+    ck_assert_int_eq(covered, 37);
+  }
+  ck_assert_int_ge(par_threads(), 1);
+}
+END_TEST
+
+static Suite *conv_engines_suite(void) {
+  Suite *s = suite_create("conv_engines");
+  TCase *t = tcase_create("engines");
+  tcase_set_timeout(t, 600);
+  tcase_add_loop_test(t, test_engines_match_reference, 0, sizeof cases / sizeof cases[0]);
+  /* The multi-block case is covered by the dispatching run above. */
+  tcase_add_loop_test(t, test_generic_kernels_match_reference, 0, 10);
+  tcase_add_test(t, test_winograd_scope);
+  tcase_add_test(t, test_workspace_bounded);
+  tcase_add_test(t, test_parallel_team);
+  suite_add_tcase(s, t);
+  return s;
+}
+
+int main(void) {
+  SRunner *r = srunner_create(conv_engines_suite());
+  srunner_run_all(r, CK_NORMAL);
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
