@@ -203,3 +203,7 @@ tests_unit_check_weights_wire_SOURCES = tests/unit/check_weights_wire.c
 tests_unit_check_weights_wire_CFLAGS = $(TEST_CFLAGS)
 tests_unit_check_weights_wire_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/cli/bench_quick.sh
+
+# Optional cross-check against OpenCV's dnn (skipped without python3-opencv).
+TESTS += tests/cli/opencv_deploy.sh
+EXTRA_DIST += tests/cli/opencv_deploy.sh

@@ -11,6 +11,7 @@
 
 #include "caffe.pb-c.h"
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "cli/flags.h"
 #include "core/log.h"
 #include "graph/net.h"
@@ -293,20 +294,12 @@ int cmd_init(int argc, char **argv) {
       {"v1", FLAG_BOOL, &f.v1, "write the legacy V1 layout"},
   };
   const int nspecs = (int)(sizeof specs / sizeof specs[0]);
-  flag_result res;
+  int code;
+  if (!cli_parse_flags("init", argc, argv, specs, nspecs, usage, description, &code))
+    return code;
   crema_error err = {0};
-  if (flags_parse(argc, argv, specs, nspecs, &res, &err) != CREMA_OK)
-    return cli_report("init", &err);
-  int help = res.help, extra = res.npositional;
-  flags_result_free(&res);
-  if (help) {
-    flags_print_usage(stdout, usage, description, specs, nspecs);
-    return 0;
-  }
-  if (extra > 0 || !f.model || !f.output) {
-    crema_fail(&err, CREMA_ERR_INVALID,
-               extra > 0 ? "unexpected argument (see --help)"
-                         : (!f.model ? "--model is required" : "--output is required"));
+  if (!f.model || !f.output) {
+    crema_fail(&err, CREMA_ERR_INVALID, !f.model ? "--model is required" : "--output is required");
     return cli_report("init", &err);
   }
   if (f.seed < 0) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "cli/flags.h"
 #include "core/log.h"
 #include "graph/net.h"
@@ -153,23 +154,14 @@ int cmd_test(int argc, char **argv) {
       {"stage", FLAG_STRING, &f.stage, "the net's stages, separated by ','"},
   };
   const int nspecs = (int)(sizeof specs / sizeof specs[0]);
+  int code;
+  if (!cli_parse_flags("test", argc, argv, specs, nspecs,
+                       "crema test --model NET --weights W [--iterations N]",
+                       "Runs the net forward in TEST phase for N batches and reports each "
+                       "output per batch and its mean, as `caffe test` does.",
+                       &code))
+    return code;
   crema_error err = {0};
-  flag_result res;
-  if (flags_parse(argc, argv, specs, nspecs, &res, &err) != CREMA_OK)
-    return cli_report("test", &err);
-  if (res.help) {
-    flags_print_usage(stdout, "crema test --model NET --weights W [--iterations N]",
-                      "Runs the net forward in TEST phase for N batches and reports each "
-                      "output per batch and its mean, as `caffe test` does.",
-                      specs, nspecs);
-    flags_result_free(&res);
-    return 0;
-  }
-  const int extra = res.npositional;
-  flags_result_free(&res);
-  if (extra)
-    return cli_report("test", &(crema_error){CREMA_ERR_INVALID,
-                                              "unexpected argument (see --help)"});
   if (test(&f, &err) != CREMA_OK)
     return cli_report("test", &err);
   return 0;

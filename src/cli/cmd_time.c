@@ -5,15 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "cli/flags.h"
 #include "core/log.h"
 #include "graph/net.h"
-#include "graph/weights.h"
-#include "io/upgrade.h"
 
 static double now_us(void) {
   struct timespec ts;
@@ -28,30 +26,12 @@ typedef struct time_flags {
 
 static crema_status open_timed_net(const time_flags *f, net **out, crema_error *err) {
   Caffe__Phase phase;
-  if (!strcasecmp(f->phase, "train"))
-    phase = CAFFE__PHASE__TRAIN;
-  else if (!strcasecmp(f->phase, "test"))
-    phase = CAFFE__PHASE__TEST;
-  else
-    return crema_fail(err, CREMA_ERR_INVALID, "--phase must be train or test, not '%s'",
-                      f->phase);
-  Caffe__NetParameter *param = NULL;
-  CREMA_TRY(net_param_read(f->model, &param, err));
+  CREMA_TRY(cli_parse_phase(f->phase, &phase, err));
   net_options opts;
   net_options_init(&opts, phase);
   /* Like caffe time, backward is timed in either phase. */
   opts.backward = 1;
-  crema_status st = net_create(param, &opts, out, err);
-  protobuf_c_message_free_unpacked(&param->base, NULL);
-  if (st != CREMA_OK) {
-    crema_error_prefix(err, "%s: ", f->model);
-    return st;
-  }
-  if (f->weights && (st = net_load_weights(*out, f->weights, err)) != CREMA_OK) {
-    net_free(*out);
-    *out = NULL;
-  }
-  return st;
+  return cli_open_net(f->model, f->weights, &opts, out, err);
 }
 
 /* As caffe time: every layer's backward runs, whatever the analysis says. */
@@ -137,23 +117,16 @@ int cmd_time(int argc, char **argv) {
       {"phase", FLAG_STRING, &f.phase, "train or test (default train, as caffe time)"},
   };
   const int nspecs = (int)(sizeof specs / sizeof specs[0]);
-  flag_result res;
+  int code;
+  if (!cli_parse_flags("time", argc, argv, specs, nspecs,
+                       "crema time --model NET.prototxt [--weights W] [--iterations N] "
+                       "[--phase train|test]",
+                       "Times the forward and backward pass of every layer, as caffe time.",
+                       &code))
+    return code;
   crema_error err = {0};
-  if (flags_parse(argc, argv, specs, nspecs, &res, &err) != CREMA_OK)
-    return cli_report("time", &err);
-  int help = res.help, extra = res.npositional;
-  flags_result_free(&res);
-  if (help) {
-    flags_print_usage(stdout,
-                      "crema time --model NET.prototxt [--weights W] [--iterations N] "
-                      "[--phase train|test]",
-                      "Times the forward and backward pass of every layer, as caffe time.",
-                      specs, nspecs);
-    return 0;
-  }
-  if (extra > 0 || !f.model) {
-    crema_fail(&err, CREMA_ERR_INVALID,
-               extra > 0 ? "unexpected argument (see --help)" : "--model is required");
+  if (!f.model) {
+    crema_fail(&err, CREMA_ERR_INVALID, "--model is required");
     return cli_report("time", &err);
   }
   if (f.iterations < 1) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "cli/flags.h"
 #include "core/log.h"
 #include "solver/signals.h"
@@ -189,23 +190,13 @@ int cmd_train(int argc, char **argv) {
       {"gpu", FLAG_STRING, &f.gpu, "accepted for Caffe compatibility; crema runs on the CPU"},
   };
   const int nspecs = (int)(sizeof specs / sizeof specs[0]);
+  int code;
+  if (!cli_parse_flags("train", argc, argv, specs, nspecs, "crema train --solver SOLVER [flags]",
+                       "Trains or finetunes a model as `caffe train` does: snapshots to "
+                       "<prefix>_iter_<N>.caffemodel/.solverstate, resumes from a .solverstate.",
+                       &code))
+    return code;
   crema_error err = {0};
-  flag_result res;
-  if (flags_parse(argc, argv, specs, nspecs, &res, &err) != CREMA_OK)
-    return cli_report("train", &err);
-  if (res.help) {
-    flags_print_usage(stdout, "crema train --solver SOLVER [flags]",
-                      "Trains or finetunes a model as `caffe train` does: snapshots to "
-                      "<prefix>_iter_<N>.caffemodel/.solverstate, resumes from a .solverstate.",
-                      specs, nspecs);
-    flags_result_free(&res);
-    return 0;
-  }
-  const int extra = res.npositional;
-  flags_result_free(&res);
-  if (extra)
-    return cli_report("train", &(crema_error){CREMA_ERR_INVALID,
-                                               "unexpected argument (see --help)"});
   if (train(&f, &err) != CREMA_OK)
     return cli_report("train", &err);
   return 0;

@@ -7,15 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "cli/flags.h"
 #include "graph/net.h"
-#include "graph/weights.h"
 #include "io/blobproto.h"
 #include "io/file.h"
-#include "io/upgrade.h"
 
 /* A reference file: blob <name>.binaryproto|npy, or parameter <layer>.<i>. */
 typedef struct ref_entry {
@@ -329,30 +327,12 @@ typedef struct verify_flags {
 
 static crema_status open_net(const verify_flags *f, net **out, crema_error *err) {
   Caffe__Phase phase;
-  if (!strcasecmp(f->phase, "test"))
-    phase = CAFFE__PHASE__TEST;
-  else if (!strcasecmp(f->phase, "train"))
-    phase = CAFFE__PHASE__TRAIN;
-  else
-    return crema_fail(err, CREMA_ERR_INVALID, "--phase must be train or test, not '%s'",
-                      f->phase);
-  Caffe__NetParameter *param = NULL;
-  CREMA_TRY(net_param_read(f->model, &param, err));
+  CREMA_TRY(cli_parse_phase(f->phase, &phase, err));
   net_options opts;
   net_options_init(&opts, phase);
   opts.backward = f->backward;
   opts.keep_all = 1;
-  crema_status st = net_create(param, &opts, out, err);
-  protobuf_c_message_free_unpacked(&param->base, NULL);
-  if (st != CREMA_OK) {
-    crema_error_prefix(err, "%s: ", f->model);
-    return st;
-  }
-  if (f->weights && (st = net_load_weights(*out, f->weights, err)) != CREMA_OK) {
-    net_free(*out);
-    *out = NULL;
-  }
-  return st;
+  return cli_open_net(f->model, f->weights, &opts, out, err);
 }
 
 static crema_status run_verify(const verify_flags *f, verify_tally *t, crema_error *err) {
@@ -402,26 +382,17 @@ int cmd_verify(int argc, char **argv) {
        "largest accepted max|ours - ref| / max|ref| (default 1e-4)"},
   };
   const int nspecs = (int)(sizeof specs / sizeof specs[0]);
-  flag_result res;
+  int code;
+  if (!cli_parse_flags("verify", argc, argv, specs, nspecs,
+                       "crema verify --model NET.prototxt [--weights W.caffemodel] "
+                       "--reference DIR [--params DIR] [--backward] [--phase train|test] "
+                       "[--tolerance T]",
+                       "Feeds the Input blobs from DIR, runs forward (and backward), and compares "
+                       "every blob of DIR.\nPrints one line per comparison and 'N passed, N "
+                       "failed'; exits 0 only when nothing failed.",
+                       &code))
+    return code;
   crema_error err = {0};
-  if (flags_parse(argc, argv, specs, nspecs, &res, &err) != CREMA_OK)
-    return cli_report("verify", &err);
-  int help = res.help, extra = res.npositional;
-  flags_result_free(&res);
-  if (help) {
-    flags_print_usage(stdout, "crema verify --model NET.prototxt [--weights W.caffemodel] "
-                              "--reference DIR [--params DIR] [--backward] [--phase train|test] "
-                              "[--tolerance T]",
-                      "Feeds the Input blobs from DIR, runs forward (and backward), and compares "
-                      "every blob of DIR.\nPrints one line per comparison and 'N passed, N "
-                      "failed'; exits 0 only when nothing failed.",
-                      specs, nspecs);
-    return 0;
-  }
-  if (extra > 0) {
-    crema_fail(&err, CREMA_ERR_INVALID, "unexpected argument (see --help)");
-    return cli_report("verify", &err);
-  }
   if (!f.model || !f.reference) {
     crema_fail(&err, CREMA_ERR_INVALID, "--model and --reference are required (see --help)");
     return cli_report("verify", &err);

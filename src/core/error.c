@@ -43,9 +43,15 @@ void crema_error_prefix(crema_error *err, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
-  char joined[CREMA_ERROR_MAX];
-  snprintf(joined, sizeof joined, "%s%s", prefix, err->message);
-  memcpy(err->message, joined, sizeof joined);
+  /* Shift the message right and put the prefix in front; what no longer
+   * fits is cut at the end, where it matters least. */
+  size_t plen = strnlen(prefix, sizeof err->message - 1);
+  size_t mlen = strnlen(err->message, sizeof err->message - 1);
+  if (mlen > sizeof err->message - 1 - plen)
+    mlen = sizeof err->message - 1 - plen;
+  memmove(err->message + plen, err->message, mlen);
+  memcpy(err->message, prefix, plen);
+  err->message[plen + mlen] = '\0';
 }
 
 void crema_error_clear(crema_error *err) {

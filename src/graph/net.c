@@ -825,6 +825,7 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
               !n->force_backward;
   n->backward_enabled = !(opts->phase == CAFFE__PHASE__TEST && !opts->backward &&
                           !n->force_backward);
+  n->ctx.no_param_diffs = !n->backward_enabled;
   if (st == CREMA_OK)
     st = insert_splits(n, err);
   if (st == CREMA_OK)

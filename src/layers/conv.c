@@ -12,7 +12,6 @@
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "math/conv_engine.h"
-#include "math/filler.h"
 #include "math/parallel.h"
 
 /* Kernel, stride, pad and dilation above this are treated as hostile. */
@@ -128,14 +127,6 @@ static crema_status read_geometry(layer *l, const Caffe__ConvolutionParameter *c
   return CREMA_OK;
 }
 
-static crema_status fill_param(layer *l, const Caffe__FillerParameter *fp, blob *b,
-                               const char *what, crema_error *err) {
-  crema_status st = filler_fill(fp, b, &l->ctx->rng, err);
-  if (st != CREMA_OK)
-    crema_error_prefix(err, "layer '%s' (%s): %s: ", l->name, l->ops->type, what);
-  return st;
-}
-
 static crema_status create_params(layer *l, const Caffe__ConvolutionParameter *cp, conv_priv *p,
                                   crema_error *err) {
   int conv_out = p->reverse ? p->channels : p->num_output;
@@ -149,16 +140,9 @@ static crema_status create_params(layer *l, const Caffe__ConvolutionParameter *c
     shape[naxes++] = p->kernel[1];
   }
   CREMA_TRY(layer_alloc_blobs(l, p->bias_term ? 2 : 1, err));
-  crema_status st = blob_reshape(l->blobs[0], naxes, shape, err);
-  if (st != CREMA_OK) {
-    crema_error_prefix(err, "layer '%s' (%s): weights: ", l->name, l->ops->type);
-    return st;
-  }
-  CREMA_TRY(fill_param(l, cp->weight_filler, l->blobs[0], "weight filler", err));
-  if (p->bias_term) {
-    CREMA_TRY(blob_reshape(l->blobs[1], 1, &p->num_output, err));
-    CREMA_TRY(fill_param(l, cp->bias_filler, l->blobs[1], "bias filler", err));
-  }
+  CREMA_TRY(layer_make_param(l, 0, naxes, shape, cp->weight_filler, err));
+  if (p->bias_term)
+    CREMA_TRY(layer_make_param(l, 1, 1, &p->num_output, cp->bias_filler, err));
   return CREMA_OK;
 }
 

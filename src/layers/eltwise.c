@@ -13,30 +13,6 @@
 #include "layers/registry.h"
 #include "math/filler.h"
 
-static crema_status grow_buffer(const layer *l, void **buf, size_t *cap, size_t n, size_t elem,
-                                crema_error *err) {
-  if (*buf && *cap >= n)
-    return CREMA_OK;
-  size_t bytes;
-  if (!size_mul(n ? n : 1, elem, &bytes))
-    return layer_fail(l, err, CREMA_ERR_NOMEM, "buffer of %zu elements overflows", n);
-  void *p = malloc(bytes);
-  if (!p)
-    return layer_fail(l, err, CREMA_ERR_NOMEM, "out of memory for a %zu-byte buffer", bytes);
-  free(*buf);
-  *buf = p;
-  *cap = n;
-  return CREMA_OK;
-}
-
-static crema_status reshape_top_like(const layer *l, blob *top, const blob *bottom,
-                                     crema_error *err) {
-  crema_status st = blob_reshape_like(top, bottom, err);
-  if (st != CREMA_OK)
-    crema_error_prefix(err, "layer '%s' (%s): ", l->name, l->ops->type);
-  return st;
-}
-
 /* ---- Eltwise ---- */
 
 typedef struct eltwise_priv {
@@ -92,10 +68,11 @@ static crema_status eltwise_reshape(layer *l, const blob_list *bottom, const blo
                         blob_shape_string(bottom->v[i], si, sizeof si),
                         blob_shape_string(b0, s0, sizeof s0));
     }
-  CREMA_TRY(reshape_top_like(l, top->v[0], b0, err));
+  CREMA_TRY(layer_reshape_like(l, top->v[0], b0, err));
   if (eltwise_param(l)->operation == CAFFE__ELTWISE_PARAMETER__ELTWISE_OP__MAX) {
     eltwise_priv *p = l->priv;
-    CREMA_TRY(grow_buffer(l, (void **)&p->argmax, &p->argmax_cap, b0->count, sizeof(int), err));
+    CREMA_TRY(layer_grow_buffer(l, (void **)&p->argmax, &p->argmax_cap,
+                                b0->count, sizeof(int), err));
   }
   return CREMA_OK;
 }
@@ -335,7 +312,7 @@ static crema_status bias_reshape(layer *l, const blob_list *bottom, const blob_l
   const blob *bias = bottom->n > 1 ? bottom->v[1] : l->blobs[0];
   CREMA_TRY(affine_dims_for(l, bottom->v[0], bias, bias_param(l)->axis, &p->dims, err));
   if (top->v[0] != bottom->v[0])
-    CREMA_TRY(reshape_top_like(l, top->v[0], bottom->v[0], err));
+    CREMA_TRY(layer_reshape_like(l, top->v[0], bottom->v[0], err));
   return CREMA_OK;
 }
 
@@ -422,7 +399,7 @@ static crema_status scale_reshape(layer *l, const blob_list *bottom, const blob_
       return layer_fail(l, err, CREMA_ERR_SHAPE, "bias and scale cover different axes");
   }
   if (top->v[0] != bottom->v[0])
-    CREMA_TRY(reshape_top_like(l, top->v[0], bottom->v[0], err));
+    CREMA_TRY(layer_reshape_like(l, top->v[0], bottom->v[0], err));
   return CREMA_OK;
 }
 
@@ -431,7 +408,8 @@ static crema_status scale_forward(layer *l, const blob_list *bottom, const blob_
   affine_priv *p = l->priv;
   const blob *b = bottom->v[0];
   if (top->v[0] == b) {
-    CREMA_TRY(grow_buffer(l, (void **)&p->saved, &p->saved_cap, b->count, sizeof(float), err));
+    CREMA_TRY(layer_grow_buffer(l, (void **)&p->saved, &p->saved_cap,
+                                b->count, sizeof(float), err));
     memcpy(p->saved, b->data, b->count * sizeof(float));
   }
   const float *factor = (bottom->n > 1 ? bottom->v[1] : l->blobs[0])->data;
@@ -534,7 +512,7 @@ static crema_status power_reshape(layer *l, const blob_list *bottom, const blob_
                                   crema_error *err) {
   if (top->v[0] == bottom->v[0])
     return CREMA_OK;
-  return reshape_top_like(l, top->v[0], bottom->v[0], err);
+  return layer_reshape_like(l, top->v[0], bottom->v[0], err);
 }
 
 static crema_status power_forward(layer *l, const blob_list *bottom, const blob_list *top,
@@ -554,7 +532,7 @@ static crema_status power_forward(layer *l, const blob_list *bottom, const blob_
   }
   p->use_saved = top->v[0] == b && c.power != 1.0f;
   if (p->use_saved) {
-    CREMA_TRY(grow_buffer(l, (void **)&p->saved, &p->saved_cap, n, sizeof(float), err));
+    CREMA_TRY(layer_grow_buffer(l, (void **)&p->saved, &p->saved_cap, n, sizeof(float), err));
     memcpy(p->saved, b->data, n * sizeof(float));
   }
   const float *x = b->data;

@@ -11,7 +11,6 @@
 
 #include "layers/layer.h"
 #include "layers/registry.h"
-#include "math/filler.h"
 
 typedef struct embed_priv {
   int n;          /* num_output */
@@ -19,14 +18,6 @@ typedef struct embed_priv {
   int bias_term;
   size_t m;       /* number of indices */
 } embed_priv;
-
-static crema_status fill_param(layer *l, const Caffe__FillerParameter *fp, blob *b,
-                               const char *what, crema_error *err) {
-  crema_status st = filler_fill(fp, b, &l->ctx->rng, err);
-  if (st != CREMA_OK)
-    crema_error_prefix(err, "layer '%s' (%s): %s: ", l->name, l->ops->type, what);
-  return st;
-}
 
 static crema_status embed_setup(layer *l, const blob_list *bottom, const blob_list *top,
                                 crema_error *err) {
@@ -51,16 +42,9 @@ static crema_status embed_setup(layer *l, const blob_list *bottom, const blob_li
   p->bias_term = ep->bias_term;
   CREMA_TRY(layer_alloc_blobs(l, p->bias_term ? 2 : 1, err));
   int wshape[2] = {p->k, p->n};
-  crema_status st = blob_reshape(l->blobs[0], 2, wshape, err);
-  if (st != CREMA_OK) {
-    crema_error_prefix(err, "layer '%s' (%s): weights: ", l->name, l->ops->type);
-    return st;
-  }
-  CREMA_TRY(fill_param(l, ep->weight_filler, l->blobs[0], "weight filler", err));
-  if (p->bias_term) {
-    CREMA_TRY(blob_reshape(l->blobs[1], 1, &p->n, err));
-    CREMA_TRY(fill_param(l, ep->bias_filler, l->blobs[1], "bias filler", err));
-  }
+  CREMA_TRY(layer_make_param(l, 0, 2, wshape, ep->weight_filler, err));
+  if (p->bias_term)
+    CREMA_TRY(layer_make_param(l, 1, 1, &p->n, ep->bias_filler, err));
   return CREMA_OK;
 }
 

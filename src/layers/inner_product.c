@@ -8,7 +8,6 @@
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "math/blas.h"
-#include "math/filler.h"
 
 typedef struct ip_priv {
   int axis;
@@ -16,14 +15,6 @@ typedef struct ip_priv {
   int transpose;
   int bias_term;
 } ip_priv;
-
-static crema_status fill_param(layer *l, const Caffe__FillerParameter *fp, blob *b,
-                               const char *what, crema_error *err) {
-  crema_status st = filler_fill(fp, b, &l->ctx->rng, err);
-  if (st != CREMA_OK)
-    crema_error_prefix(err, "layer '%s' (%s): %s: ", l->name, l->ops->type, what);
-  return st;
-}
 
 static crema_status ip_setup(layer *l, const blob_list *bottom, const blob_list *top,
                              crema_error *err) {
@@ -51,16 +42,9 @@ static crema_status ip_setup(layer *l, const blob_list *bottom, const blob_list 
   p->k = (int)blob_count_from(bottom->v[0], p->axis);
   CREMA_TRY(layer_alloc_blobs(l, p->bias_term ? 2 : 1, err));
   int wshape[2] = {p->transpose ? p->k : p->n, p->transpose ? p->n : p->k};
-  st = blob_reshape(l->blobs[0], 2, wshape, err);
-  if (st != CREMA_OK) {
-    crema_error_prefix(err, "layer '%s' (%s): weights: ", l->name, l->ops->type);
-    return st;
-  }
-  CREMA_TRY(fill_param(l, ip->weight_filler, l->blobs[0], "weight filler", err));
-  if (p->bias_term) {
-    CREMA_TRY(blob_reshape(l->blobs[1], 1, &p->n, err));
-    CREMA_TRY(fill_param(l, ip->bias_filler, l->blobs[1], "bias filler", err));
-  }
+  CREMA_TRY(layer_make_param(l, 0, 2, wshape, ip->weight_filler, err));
+  if (p->bias_term)
+    CREMA_TRY(layer_make_param(l, 1, 1, &p->n, ip->bias_filler, err));
   return CREMA_OK;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "layers/layer.h"
+#include "math/filler.h"
 
 crema_status layer_create(const Caffe__LayerParameter *param, Caffe__Phase phase,
                           layer_ctx *ctx, layer **out, crema_error *err) {
@@ -46,10 +47,48 @@ crema_status layer_alloc_blobs(layer *l, int n, crema_error *err) {
   for (int i = 0; i < n; i++) {
     if (!(l->blobs[i] = blob_create(NULL, err)))
       return CREMA_ERR_NOMEM;
+    if (l->ctx && l->ctx->no_param_diffs)
+      l->blobs[i]->wants_diff = 0;
     l->nblobs = i + 1;
     l->param_propagate_down[i] = 1;
   }
   return CREMA_OK;
+}
+
+crema_status layer_make_param(layer *l, int index, int num_axes, const int *shape,
+                              const Caffe__FillerParameter *filler, crema_error *err) {
+  const char *what = index == 0 ? "weights" : "bias";
+  crema_status st = blob_reshape(l->blobs[index], num_axes, shape, err);
+  if (st == CREMA_OK) {
+    st = filler_fill(filler, l->blobs[index], &l->ctx->rng, err);
+    what = index == 0 ? "weight filler" : "bias filler";
+  }
+  if (st != CREMA_OK)
+    crema_error_prefix(err, "layer '%s' (%s): %s: ", l->name, l->ops->type, what);
+  return st;
+}
+
+crema_status layer_grow_buffer(const layer *l, void **buf, size_t *cap, size_t n, size_t elem,
+                               crema_error *err) {
+  if (*buf && *cap >= n)
+    return CREMA_OK;
+  size_t bytes;
+  if (!size_mul(n ? n : 1, elem, &bytes))
+    return layer_fail(l, err, CREMA_ERR_NOMEM, "buffer of %zu elements overflows", n);
+  void *p = malloc(bytes);
+  if (!p)
+    return layer_fail(l, err, CREMA_ERR_NOMEM, "out of memory for a %zu-byte buffer", bytes);
+  free(*buf);
+  *buf = p;
+  *cap = n;
+  return CREMA_OK;
+}
+
+crema_status layer_reshape_like(const layer *l, blob *top, const blob *bottom, crema_error *err) {
+  crema_status st = blob_reshape_like(top, bottom, err);
+  if (st != CREMA_OK)
+    crema_error_prefix(err, "layer '%s' (%s): ", l->name, l->ops->type);
+  return st;
 }
 
 float *layer_workspace(layer *l, size_t n, crema_error *err) {

@@ -20,6 +20,9 @@ typedef struct layer_ctx {
   crema_rng rng;          /* fillers, dropout masks, ... (seeded by the net) */
   float *workspace;       /* scratch (im2col columns etc.), reused by all layers */
   size_t workspace_cap;   /* floats */
+  /* Set by nets that never run backward: parameter blobs then get no
+   * gradient buffer, which would cost as much memory as the weights. */
+  int no_param_diffs;
 } layer_ctx;
 
 /* Bottom and top blobs as Caffe's vectors. */
@@ -78,6 +81,20 @@ void layer_free(layer *l);
 
 /* Allocates l->blobs with n empty blobs and sets param_propagate_down to 1. */
 crema_status layer_alloc_blobs(layer *l, int n, crema_error *err);
+
+/* Shapes parameter blob l->blobs[index] and fills it with filler (NULL: the
+ * default constant 0).  Index 0 is named "weights" in errors, others "bias",
+ * as in the layers with a weight and an optional bias blob. */
+crema_status layer_make_param(layer *l, int index, int num_axes, const int *shape,
+                              const Caffe__FillerParameter *filler, crema_error *err);
+
+/* Makes *buf (a malloc'd array of *cap elements of elem bytes, or NULL) hold
+ * at least n elements; its contents are not kept when it grows. */
+crema_status layer_grow_buffer(const layer *l, void **buf, size_t *cap, size_t n, size_t elem,
+                               crema_error *err);
+
+/* Reshapes top like bottom, naming the layer in an error. */
+crema_status layer_reshape_like(const layer *l, blob *top, const blob *bottom, crema_error *err);
 
 /* Scratch space of at least n floats from the shared workspace. */
 float *layer_workspace(layer *l, size_t n, crema_error *err);

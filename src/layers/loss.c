@@ -100,6 +100,47 @@ static float sigmoid(float x) {
   return (float)(0.5 * tanh(0.5 * (double)x) + 0.5);
 }
 
+/* The normalisation and ignore_label settings of loss_param. */
+typedef struct loss_config {
+  norm_mode mode;
+  int has_ignore;
+  int ignore_label;
+} loss_config;
+
+/* fallback: the normalisation when loss_param sets none (it differs by layer). */
+static crema_status loss_read_config(layer *l, norm_mode fallback, loss_config *c,
+                                     crema_error *err) {
+  const Caffe__LossParameter *lp = l->param->loss_param;
+  c->mode = loss_norm_mode(lp, fallback);
+  if (!norm_mode_known(c->mode))
+    return layer_fail(l, err, CREMA_ERR_INVALID, "unknown loss normalization mode %d",
+                      (int)c->mode);
+  c->has_ignore = lp && lp->has_ignore_label;
+  c->ignore_label = c->has_ignore ? lp->ignore_label : 0;
+  return CREMA_OK;
+}
+
+/* LossLayer::Reshape for element-wise losses: equal counts, items of outer x inner. */
+static crema_status loss_reshape_items(layer *l, const blob_list *bottom, const blob_list *top,
+                                       size_t *outer, size_t *inner, crema_error *err) {
+  CREMA_TRY(loss_reshape_common(l, bottom, top, err));
+  if (bottom->v[0]->count != bottom->v[1]->count)
+    return layer_fail(l, err, CREMA_ERR_SHAPE,
+                      "inputs must have the same count (bottom 0 has %zu, bottom 1 has %zu)",
+                      bottom->v[0]->count, bottom->v[1]->count);
+  *outer = (size_t)outer_dim(bottom->v[0]);
+  *inner = *outer ? bottom->v[0]->count / *outer : 0;
+  return CREMA_OK;
+}
+
+/* Two bottoms (predictions, labels) and a scalar top[0]. */
+#define LOSS_LAYER_OPS(type_name, max_top_count, no_force, setup_fn, reshape_fn, forward_fn,  \
+                       backward_fn, destroy_fn)                                              \
+  {.type = type_name, .min_bottoms = 2, .max_bottoms = 2, .min_tops = 1,                     \
+   .max_tops = max_top_count, .is_loss = 1, .no_force_backward = no_force,                   \
+   .setup = setup_fn, .reshape = reshape_fn, .forward = forward_fn, .backward = backward_fn, \
+   .destroy = destroy_fn}
+
 static void free_priv(layer *l) {
   free(l->priv);
 }
@@ -108,9 +149,7 @@ static void free_priv(layer *l) {
 
 typedef struct softmax_loss_state {
   blob *prob;
-  norm_mode mode;
-  int has_ignore;
-  int ignore_label;
+  loss_config cfg;
   size_t outer, channels, inner;
   float normalizer; /* of the last forward, for backward */
 } softmax_loss_state;
@@ -124,14 +163,7 @@ static crema_status softmax_loss_setup(layer *l, const blob_list *bottom, const 
   if (!(s->prob = blob_create(NULL, err)))
     return CREMA_ERR_NOMEM;
   s->prob->wants_diff = 0;
-  const Caffe__LossParameter *lp = l->param->loss_param;
-  s->mode = loss_norm_mode(lp, CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__VALID);
-  if (!norm_mode_known(s->mode))
-    return layer_fail(l, err, CREMA_ERR_INVALID, "unknown loss normalization mode %d",
-                      (int)s->mode);
-  s->has_ignore = lp && lp->has_ignore_label;
-  s->ignore_label = s->has_ignore ? lp->ignore_label : 0;
-  return CREMA_OK;
+  return loss_read_config(l, CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__VALID, &s->cfg, err);
 }
 
 static crema_status softmax_loss_reshape(layer *l, const blob_list *bottom,
@@ -167,7 +199,7 @@ static crema_status softmax_loss_label(layer *l, const softmax_loss_state *s, fl
   *ignored = 0;
   if (!label_to_int(v, &lab))
     return layer_fail(l, err, CREMA_ERR_INVALID, "label %g is not a class index", (double)v);
-  if (s->has_ignore && lab == s->ignore_label) {
+  if (s->cfg.has_ignore && lab == s->cfg.ignore_label) {
     *ignored = 1;
     return CREMA_OK;
   }
@@ -197,7 +229,7 @@ static crema_status softmax_loss_forward(layer *l, const blob_list *bottom,
       loss -= log(p > FLT_MIN ? p : FLT_MIN);
       count++;
     }
-  s->normalizer = loss_normalizer(s->mode, s->outer, s->inner, count);
+  s->normalizer = loss_normalizer(s->cfg.mode, s->outer, s->inner, count);
   top->v[0]->data[0] = (float)(loss / s->normalizer);
   if (top->n >= 2)
     math_copy(s->prob->count, prob, top->v[1]->data);
@@ -235,25 +267,15 @@ static void softmax_loss_destroy(layer *l) {
   free(s);
 }
 
-const layer_ops softmax_with_loss_layer_ops = {
-    .type = "SoftmaxWithLoss",
-    .min_bottoms = 2, .max_bottoms = 2,
-    .min_tops = 1, .max_tops = 2,
-    .is_loss = 1,
-    .no_force_backward = 1u << 1,
-    .setup = softmax_loss_setup,
-    .reshape = softmax_loss_reshape,
-    .forward = softmax_loss_forward,
-    .backward = softmax_loss_backward,
-    .destroy = softmax_loss_destroy,
-};
+const layer_ops softmax_with_loss_layer_ops =
+    LOSS_LAYER_OPS("SoftmaxWithLoss", 2, 1u << 1,
+                   softmax_loss_setup, softmax_loss_reshape, softmax_loss_forward,
+                   softmax_loss_backward, softmax_loss_destroy);
 
 /* ---- SigmoidCrossEntropyLoss --------------------------------------------- */
 
 typedef struct sigmoid_loss_state {
-  norm_mode mode;
-  int has_ignore;
-  int ignore_label;
+  loss_config cfg;
   size_t outer, inner;
   float normalizer;
 } sigmoid_loss_state;
@@ -264,39 +286,21 @@ static crema_status sigmoid_loss_setup(layer *l, const blob_list *bottom, const 
   if (!s)
     return CREMA_ERR_NOMEM;
   l->priv = s;
-  const Caffe__LossParameter *lp = l->param->loss_param;
   /* Unlike SoftmaxWithLoss, Caffe keeps this loss's historical batch-size
    * normalisation when nothing is specified. */
-  s->mode = loss_norm_mode(lp, CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__BATCH_SIZE);
-  if (!norm_mode_known(s->mode))
-    return layer_fail(l, err, CREMA_ERR_INVALID, "unknown loss normalization mode %d",
-                      (int)s->mode);
-  s->has_ignore = lp && lp->has_ignore_label;
-  s->ignore_label = s->has_ignore ? lp->ignore_label : 0;
-  return CREMA_OK;
-}
-
-static crema_status same_count(layer *l, const blob_list *bottom, crema_error *err) {
-  if (bottom->v[0]->count != bottom->v[1]->count)
-    return layer_fail(l, err, CREMA_ERR_SHAPE,
-                      "inputs must have the same count (bottom 0 has %zu, bottom 1 has %zu)",
-                      bottom->v[0]->count, bottom->v[1]->count);
-  return CREMA_OK;
+  return loss_read_config(l, CAFFE__LOSS_PARAMETER__NORMALIZATION_MODE__BATCH_SIZE, &s->cfg,
+                          err);
 }
 
 static crema_status sigmoid_loss_reshape(layer *l, const blob_list *bottom,
                                          const blob_list *top, crema_error *err) {
   sigmoid_loss_state *s = l->priv;
-  CREMA_TRY(loss_reshape_common(l, bottom, top, err));
-  CREMA_TRY(same_count(l, bottom, err));
-  s->outer = (size_t)outer_dim(bottom->v[0]);
-  s->inner = s->outer ? bottom->v[0]->count / s->outer : 0;
-  return CREMA_OK;
+  return loss_reshape_items(l, bottom, top, &s->outer, &s->inner, err);
 }
 
 static int sigmoid_loss_ignored(const sigmoid_loss_state *s, float t) {
   int v;
-  return s->has_ignore && label_to_int(t, &v) && v == s->ignore_label;
+  return s->cfg.has_ignore && label_to_int(t, &v) && v == s->cfg.ignore_label;
 }
 
 static crema_status sigmoid_loss_forward(layer *l, const blob_list *bottom,
@@ -311,7 +315,7 @@ static crema_status sigmoid_loss_forward(layer *l, const blob_list *bottom,
     loss += sigmoid_ce_term(x[i], t[i]);
     valid++;
   }
-  s->normalizer = loss_normalizer(s->mode, s->outer, s->inner, valid);
+  s->normalizer = loss_normalizer(s->cfg.mode, s->outer, s->inner, valid);
   top->v[0]->data[0] = (float)(loss / s->normalizer);
   return CREMA_OK;
 }
@@ -331,18 +335,10 @@ static crema_status sigmoid_loss_backward(layer *l, const blob_list *top,
   return CREMA_OK;
 }
 
-const layer_ops sigmoid_cross_entropy_loss_layer_ops = {
-    .type = "SigmoidCrossEntropyLoss",
-    .min_bottoms = 2, .max_bottoms = 2,
-    .min_tops = 1, .max_tops = 1,
-    .is_loss = 1,
-    .no_force_backward = 1u << 1,
-    .setup = sigmoid_loss_setup,
-    .reshape = sigmoid_loss_reshape,
-    .forward = sigmoid_loss_forward,
-    .backward = sigmoid_loss_backward,
-    .destroy = free_priv,
-};
+const layer_ops sigmoid_cross_entropy_loss_layer_ops =
+    LOSS_LAYER_OPS("SigmoidCrossEntropyLoss", 1, 1u << 1,
+                   sigmoid_loss_setup, sigmoid_loss_reshape, sigmoid_loss_forward,
+                   sigmoid_loss_backward, free_priv);
 
 /* ---- EuclideanLoss --------------------------------------------------------- */
 
@@ -410,19 +406,11 @@ static void euclidean_destroy(layer *l) {
   free(s);
 }
 
-const layer_ops euclidean_loss_layer_ops = {
-    .type = "EuclideanLoss",
-    .min_bottoms = 2, .max_bottoms = 2,
-    .min_tops = 1, .max_tops = 1,
-    .is_loss = 1,
-    /* Caffe lets force_backward reach both inputs of this loss. */
-    .no_force_backward = 0,
-    .setup = euclidean_setup,
-    .reshape = euclidean_reshape,
-    .forward = euclidean_forward,
-    .backward = euclidean_backward,
-    .destroy = euclidean_destroy,
-};
+/* Caffe lets force_backward reach both inputs of this loss. */
+const layer_ops euclidean_loss_layer_ops =
+    LOSS_LAYER_OPS("EuclideanLoss", 1, 0,
+                   euclidean_setup, euclidean_reshape, euclidean_forward, euclidean_backward,
+                   euclidean_destroy);
 
 /* ---- ClassBalancedSigmoidCrossEntropyLoss ------------------------------------
  * HED's class-balanced loss (the patent's eq. 1): per item, positives are
@@ -443,11 +431,7 @@ static crema_status balanced_setup(layer *l, const blob_list *bottom, const blob
 static crema_status balanced_reshape(layer *l, const blob_list *bottom, const blob_list *top,
                                      crema_error *err) {
   balanced_state *s = l->priv;
-  CREMA_TRY(loss_reshape_common(l, bottom, top, err));
-  CREMA_TRY(same_count(l, bottom, err));
-  s->outer = (size_t)outer_dim(bottom->v[0]);
-  s->inner = s->outer ? bottom->v[0]->count / s->outer : 0;
-  return CREMA_OK;
+  return loss_reshape_items(l, bottom, top, &s->outer, &s->inner, err);
 }
 
 /* beta of one item; 0 positives and negatives gives an item without loss. */
@@ -513,15 +497,7 @@ static crema_status balanced_backward(layer *l, const blob_list *top, const int 
   return CREMA_OK;
 }
 
-const layer_ops class_balanced_sigmoid_cross_entropy_loss_layer_ops = {
-    .type = "ClassBalancedSigmoidCrossEntropyLoss",
-    .min_bottoms = 2, .max_bottoms = 2,
-    .min_tops = 1, .max_tops = 1,
-    .is_loss = 1,
-    .no_force_backward = 1u << 1,
-    .setup = balanced_setup,
-    .reshape = balanced_reshape,
-    .forward = balanced_forward,
-    .backward = balanced_backward,
-    .destroy = free_priv,
-};
+const layer_ops class_balanced_sigmoid_cross_entropy_loss_layer_ops =
+    LOSS_LAYER_OPS("ClassBalancedSigmoidCrossEntropyLoss", 1, 1u << 1,
+                   balanced_setup, balanced_reshape, balanced_forward, balanced_backward,
+                   free_priv);

@@ -27,22 +27,6 @@ typedef struct neuron_priv {
   size_t mask_cap;
 } neuron_priv;
 
-static crema_status grow_buffer(const layer *l, void **buf, size_t *cap, size_t n, size_t elem,
-                                crema_error *err) {
-  if (*buf && *cap >= n)
-    return CREMA_OK;
-  size_t bytes;
-  if (!size_mul(n ? n : 1, elem, &bytes))
-    return layer_fail(l, err, CREMA_ERR_NOMEM, "buffer of %zu elements overflows", n);
-  void *p = malloc(bytes);
-  if (!p)
-    return layer_fail(l, err, CREMA_ERR_NOMEM, "out of memory for a %zu-byte buffer", bytes);
-  free(*buf);
-  *buf = p;
-  *cap = n;
-  return CREMA_OK;
-}
-
 static crema_status neuron_setup(layer *l, const blob_list *bottom, const blob_list *top,
                                  crema_error *err) {
   l->priv = crema_calloc(1, sizeof(neuron_priv), err);
@@ -64,10 +48,7 @@ static crema_status neuron_reshape(layer *l, const blob_list *bottom, const blob
                                    crema_error *err) {
   if (top->v[0] == bottom->v[0])
     return CREMA_OK;
-  crema_status st = blob_reshape_like(top->v[0], bottom->v[0], err);
-  if (st != CREMA_OK)
-    crema_error_prefix(err, "layer '%s' (%s): ", l->name, l->ops->type);
-  return st;
+  return layer_reshape_like(l, top->v[0], bottom->v[0], err);
 }
 
 static int in_place(const blob_list *bottom, const blob_list *top) {
@@ -83,7 +64,7 @@ static crema_status keep_input(layer *l, const blob_list *bottom, const blob_lis
   if (!p->use_saved)
     return CREMA_OK;
   const blob *b = bottom->v[0];
-  CREMA_TRY(grow_buffer(l, (void **)&p->saved, &p->saved_cap, b->count, sizeof(float), err));
+  CREMA_TRY(layer_grow_buffer(l, (void **)&p->saved, &p->saved_cap, b->count, sizeof(float), err));
   memcpy(p->saved, b->data, b->count * sizeof(float));
   return CREMA_OK;
 }
@@ -92,6 +73,38 @@ static crema_status keep_input(layer *l, const blob_list *bottom, const blob_lis
 static const float *kept_input(const layer *l, const blob_list *bottom) {
   const neuron_priv *p = l->priv;
   return p->use_saved ? p->saved : bottom->v[0]->data;
+}
+
+/* A one-bottom, one-top layer keeping its buffers in neuron_priv. */
+#define NEURON_LAYER_OPS(type_name, setup_fn, reshape_fn, forward_fn, backward_fn)              \
+  {.type = type_name, .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,       \
+   .setup = setup_fn, .reshape = reshape_fn, .forward = forward_fn, .backward = backward_fn, \
+   .destroy = neuron_destroy}
+
+/* The arrays of an element-wise forward pass. */
+typedef struct forward_arrays {
+  const float *x;
+  float *y;
+  size_t n;
+} forward_arrays;
+
+static forward_arrays forward_io(const blob_list *bottom, const blob_list *top) {
+  forward_arrays a = {bottom->v[0]->data, top->v[0]->data, bottom->v[0]->count};
+  return a;
+}
+
+/* The arrays of an element-wise backward pass; x is the kept input. */
+typedef struct backward_arrays {
+  const float *x, *y, *dy;
+  float *dx;
+  size_t n;
+} backward_arrays;
+
+static backward_arrays backward_io(const layer *l, const blob_list *top,
+                                   const blob_list *bottom) {
+  backward_arrays a = {kept_input(l, bottom), top->v[0]->data, top->v[0]->diff,
+                       bottom->v[0]->diff, bottom->v[0]->count};
+  return a;
 }
 
 /* ---- ReLU ---- */
@@ -107,10 +120,9 @@ static crema_status relu_forward(layer *l, const blob_list *bottom, const blob_l
   /* Caffe's backward reads the (overwritten) input: right for slope >= 0,
    * where the output keeps the input's sign. */
   CREMA_TRY(keep_input(l, bottom, top, slope < 0, err));
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    y[i] = fmaxf(x[i], 0.0f) + slope * fminf(x[i], 0.0f);
+  const forward_arrays a = forward_io(bottom, top);
+  for (size_t i = 0; i < a.n; i++)
+    a.y[i] = fmaxf(a.x[i], 0.0f) + slope * fminf(a.x[i], 0.0f);
   return CREMA_OK;
 }
 
@@ -119,18 +131,14 @@ static crema_status relu_backward(layer *l, const blob_list *top, const int *pro
   if (!propagate_down[0])
     return CREMA_OK;
   const float slope = relu_slope(l);
-  const float *x = kept_input(l, bottom);
-  const float *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    dx[i] = dy[i] * ((float)(x[i] > 0) + slope * (float)(x[i] <= 0));
+  const backward_arrays a = backward_io(l, top, bottom);
+  for (size_t i = 0; i < a.n; i++)
+    a.dx[i] = a.dy[i] * ((float)(a.x[i] > 0) + slope * (float)(a.x[i] <= 0));
   return CREMA_OK;
 }
 
-const layer_ops relu_layer_ops = {
-    .type = "ReLU", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = neuron_setup, .reshape = neuron_reshape, .forward = relu_forward,
-    .backward = relu_backward, .destroy = neuron_destroy};
+const layer_ops relu_layer_ops =
+    NEURON_LAYER_OPS("ReLU", neuron_setup, neuron_reshape, relu_forward, relu_backward);
 
 /* ---- PReLU ---- */
 
@@ -221,10 +229,8 @@ static crema_status prelu_backward(layer *l, const blob_list *top, const int *pr
   return CREMA_OK;
 }
 
-const layer_ops prelu_layer_ops = {
-    .type = "PReLU", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = prelu_setup, .reshape = prelu_reshape, .forward = prelu_forward,
-    .backward = prelu_backward, .destroy = neuron_destroy};
+const layer_ops prelu_layer_ops =
+    NEURON_LAYER_OPS("PReLU", prelu_setup, prelu_reshape, prelu_forward, prelu_backward);
 
 /* ---- ELU ---- */
 
@@ -239,10 +245,9 @@ static crema_status elu_forward(layer *l, const blob_list *bottom, const blob_li
   /* For alpha >= 0 the output keeps the input's sign, which is all the
    * backward pass reads of the input. */
   CREMA_TRY(keep_input(l, bottom, top, alpha < 0, err));
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    y[i] = fmaxf(x[i], 0.0f) + alpha * (expf(fminf(x[i], 0.0f)) - 1.0f);
+  const forward_arrays a = forward_io(bottom, top);
+  for (size_t i = 0; i < a.n; i++)
+    a.y[i] = fmaxf(a.x[i], 0.0f) + alpha * (expf(fminf(a.x[i], 0.0f)) - 1.0f);
   return CREMA_OK;
 }
 
@@ -251,18 +256,14 @@ static crema_status elu_backward(layer *l, const blob_list *top, const int *prop
   if (!propagate_down[0])
     return CREMA_OK;
   const float alpha = elu_alpha(l);
-  const float *x = kept_input(l, bottom);
-  const float *y = top->v[0]->data, *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    dx[i] = dy[i] * ((float)(x[i] > 0) + (alpha + y[i]) * (float)(x[i] <= 0));
+  const backward_arrays a = backward_io(l, top, bottom);
+  for (size_t i = 0; i < a.n; i++)
+    a.dx[i] = a.dy[i] * ((float)(a.x[i] > 0) + (alpha + a.y[i]) * (float)(a.x[i] <= 0));
   return CREMA_OK;
 }
 
-const layer_ops elu_layer_ops = {
-    .type = "ELU", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = neuron_setup, .reshape = neuron_reshape, .forward = elu_forward,
-    .backward = elu_backward, .destroy = neuron_destroy};
+const layer_ops elu_layer_ops =
+    NEURON_LAYER_OPS("ELU", neuron_setup, neuron_reshape, elu_forward, elu_backward);
 
 /* ---- Sigmoid ---- */
 
@@ -273,10 +274,9 @@ static float sigmoid(float x) {
 
 static crema_status sigmoid_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                     crema_error *err) {
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    y[i] = sigmoid(x[i]);
+  const forward_arrays a = forward_io(bottom, top);
+  for (size_t i = 0; i < a.n; i++)
+    a.y[i] = sigmoid(a.x[i]);
   return CREMA_OK;
 }
 
@@ -284,26 +284,22 @@ static crema_status sigmoid_backward(layer *l, const blob_list *top, const int *
                                      const blob_list *bottom, crema_error *err) {
   if (!propagate_down[0])
     return CREMA_OK;
-  const float *y = top->v[0]->data, *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    dx[i] = (float)(dy[i] * y[i] * (1.0 - y[i]));
+  const backward_arrays a = backward_io(l, top, bottom);
+  for (size_t i = 0; i < a.n; i++)
+    a.dx[i] = (float)(a.dy[i] * a.y[i] * (1.0 - a.y[i]));
   return CREMA_OK;
 }
 
-const layer_ops sigmoid_layer_ops = {
-    .type = "Sigmoid", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = neuron_setup, .reshape = neuron_reshape, .forward = sigmoid_forward,
-    .backward = sigmoid_backward, .destroy = neuron_destroy};
+const layer_ops sigmoid_layer_ops =
+    NEURON_LAYER_OPS("Sigmoid", neuron_setup, neuron_reshape, sigmoid_forward, sigmoid_backward);
 
 /* ---- TanH ---- */
 
 static crema_status tanh_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                  crema_error *err) {
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    y[i] = tanhf(x[i]);
+  const forward_arrays a = forward_io(bottom, top);
+  for (size_t i = 0; i < a.n; i++)
+    a.y[i] = tanhf(a.x[i]);
   return CREMA_OK;
 }
 
@@ -311,17 +307,14 @@ static crema_status tanh_backward(layer *l, const blob_list *top, const int *pro
                                   const blob_list *bottom, crema_error *err) {
   if (!propagate_down[0])
     return CREMA_OK;
-  const float *y = top->v[0]->data, *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+  const backward_arrays a = backward_io(l, top, bottom);
+  for (size_t i = 0; i < a.n; i++)
+    a.dx[i] = a.dy[i] * (1.0f - a.y[i] * a.y[i]);
   return CREMA_OK;
 }
 
-const layer_ops tanh_layer_ops = {
-    .type = "TanH", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = neuron_setup, .reshape = neuron_reshape, .forward = tanh_forward,
-    .backward = tanh_backward, .destroy = neuron_destroy};
+const layer_ops tanh_layer_ops =
+    NEURON_LAYER_OPS("TanH", neuron_setup, neuron_reshape, tanh_forward, tanh_backward);
 
 /* ---- AbsVal ---- */
 
@@ -330,10 +323,9 @@ static crema_status absval_forward(layer *l, const blob_list *bottom, const blob
   /* |x| loses the sign the gradient needs; Caffe forbids AbsVal in place,
    * crema keeps the input instead. */
   CREMA_TRY(keep_input(l, bottom, top, 1, err));
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    y[i] = fabsf(x[i]);
+  const forward_arrays a = forward_io(bottom, top);
+  for (size_t i = 0; i < a.n; i++)
+    a.y[i] = fabsf(a.x[i]);
   return CREMA_OK;
 }
 
@@ -341,18 +333,14 @@ static crema_status absval_backward(layer *l, const blob_list *top, const int *p
                                     const blob_list *bottom, crema_error *err) {
   if (!propagate_down[0])
     return CREMA_OK;
-  const float *x = kept_input(l, bottom);
-  const float *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    dx[i] = (float)((x[i] > 0) - (x[i] < 0)) * dy[i];
+  const backward_arrays a = backward_io(l, top, bottom);
+  for (size_t i = 0; i < a.n; i++)
+    a.dx[i] = (float)((a.x[i] > 0) - (a.x[i] < 0)) * a.dy[i];
   return CREMA_OK;
 }
 
-const layer_ops absval_layer_ops = {
-    .type = "AbsVal", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = neuron_setup, .reshape = neuron_reshape, .forward = absval_forward,
-    .backward = absval_backward, .destroy = neuron_destroy};
+const layer_ops absval_layer_ops =
+    NEURON_LAYER_OPS("AbsVal", neuron_setup, neuron_reshape, absval_forward, absval_backward);
 
 /* ---- Exp: y = base^(shift + scale * x) ---- */
 
@@ -391,11 +379,10 @@ static crema_status exp_setup(layer *l, const blob_list *bottom, const blob_list
 static crema_status exp_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                 crema_error *err) {
   const exp_coeffs c = exp_get_coeffs(l);
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++) {
-    float v = c.inner_scale == 1.0f ? expf(x[i]) : expf(c.inner_scale * x[i]);
-    y[i] = c.outer_scale == 1.0f ? v : c.outer_scale * v;
+  const forward_arrays a = forward_io(bottom, top);
+  for (size_t i = 0; i < a.n; i++) {
+    float v = c.inner_scale == 1.0f ? expf(a.x[i]) : expf(c.inner_scale * a.x[i]);
+    a.y[i] = c.outer_scale == 1.0f ? v : c.outer_scale * v;
   }
   return CREMA_OK;
 }
@@ -405,19 +392,16 @@ static crema_status exp_backward(layer *l, const blob_list *top, const int *prop
   if (!propagate_down[0])
     return CREMA_OK;
   const exp_coeffs c = exp_get_coeffs(l);
-  const float *y = top->v[0]->data, *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++) {
-    float v = y[i] * dy[i];
-    dx[i] = c.inner_scale == 1.0f ? v : c.inner_scale * v;
+  const backward_arrays a = backward_io(l, top, bottom);
+  for (size_t i = 0; i < a.n; i++) {
+    float v = a.y[i] * a.dy[i];
+    a.dx[i] = c.inner_scale == 1.0f ? v : c.inner_scale * v;
   }
   return CREMA_OK;
 }
 
-const layer_ops exp_layer_ops = {
-    .type = "Exp", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = exp_setup, .reshape = neuron_reshape, .forward = exp_forward,
-    .backward = exp_backward, .destroy = neuron_destroy};
+const layer_ops exp_layer_ops =
+    NEURON_LAYER_OPS("Exp", exp_setup, neuron_reshape, exp_forward, exp_backward);
 
 /* ---- Log: y = log_base(shift + scale * x) ---- */
 
@@ -450,16 +434,15 @@ static crema_status log_forward(layer *l, const blob_list *bottom, const blob_li
                                 crema_error *err) {
   CREMA_TRY(keep_input(l, bottom, top, 1, err));
   const log_coeffs c = log_get_coeffs(l);
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++) {
-    float v = x[i];
+  const forward_arrays a = forward_io(bottom, top);
+  for (size_t i = 0; i < a.n; i++) {
+    float v = a.x[i];
     if (c.scale != 1.0f)
       v *= c.scale;
     if (c.shift != 0.0f)
       v += c.shift;
     v = logf(v);
-    y[i] = c.base_scale == 1.0f ? v : c.base_scale * v;
+    a.y[i] = c.base_scale == 1.0f ? v : c.base_scale * v;
   }
   return CREMA_OK;
 }
@@ -469,11 +452,9 @@ static crema_status log_backward(layer *l, const blob_list *top, const int *prop
   if (!propagate_down[0])
     return CREMA_OK;
   const log_coeffs c = log_get_coeffs(l);
-  const float *x = kept_input(l, bottom);
-  const float *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++) {
-    float v = x[i];
+  const backward_arrays a = backward_io(l, top, bottom);
+  for (size_t i = 0; i < a.n; i++) {
+    float v = a.x[i];
     if (c.scale != 1.0f)
       v *= c.scale;
     if (c.shift != 0.0f)
@@ -481,15 +462,13 @@ static crema_status log_backward(layer *l, const blob_list *top, const int *prop
     v = powf(v, -1.0f);
     if (c.backward_num != 1.0f)
       v *= c.backward_num;
-    dx[i] = dy[i] * v;
+    a.dx[i] = a.dy[i] * v;
   }
   return CREMA_OK;
 }
 
-const layer_ops log_layer_ops = {
-    .type = "Log", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = log_setup, .reshape = neuron_reshape, .forward = log_forward,
-    .backward = log_backward, .destroy = neuron_destroy};
+const layer_ops log_layer_ops =
+    NEURON_LAYER_OPS("Log", log_setup, neuron_reshape, log_forward, log_backward);
 
 /* ---- BNLL: y = log(1 + exp(x)) ---- */
 
@@ -498,10 +477,10 @@ const layer_ops log_layer_ops = {
 static crema_status bnll_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                  crema_error *err) {
   CREMA_TRY(keep_input(l, bottom, top, 1, err));
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    y[i] = x[i] > 0 ? (float)(x[i] + log(1.0 + expf(-x[i]))) : (float)log(1.0 + expf(x[i]));
+  const forward_arrays a = forward_io(bottom, top);
+  for (size_t i = 0; i < a.n; i++)
+    a.y[i] = a.x[i] > 0 ? (float)(a.x[i] + log(1.0 + expf(-a.x[i])))
+                        : (float)log(1.0 + expf(a.x[i]));
   return CREMA_OK;
 }
 
@@ -509,20 +488,16 @@ static crema_status bnll_backward(layer *l, const blob_list *top, const int *pro
                                   const blob_list *bottom, crema_error *err) {
   if (!propagate_down[0])
     return CREMA_OK;
-  const float *x = kept_input(l, bottom);
-  const float *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++) {
-    float e = expf(fminf(x[i], BNLL_THRESHOLD));
-    dx[i] = (float)(dy[i] * e / (e + 1.0));
+  const backward_arrays a = backward_io(l, top, bottom);
+  for (size_t i = 0; i < a.n; i++) {
+    float e = expf(fminf(a.x[i], BNLL_THRESHOLD));
+    a.dx[i] = (float)(a.dy[i] * e / (e + 1.0));
   }
   return CREMA_OK;
 }
 
-const layer_ops bnll_layer_ops = {
-    .type = "BNLL", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = neuron_setup, .reshape = neuron_reshape, .forward = bnll_forward,
-    .backward = bnll_backward, .destroy = neuron_destroy};
+const layer_ops bnll_layer_ops =
+    NEURON_LAYER_OPS("BNLL", neuron_setup, neuron_reshape, bnll_forward, bnll_backward);
 
 /* ---- Clip ---- */
 
@@ -544,11 +519,10 @@ static crema_status clip_forward(layer *l, const blob_list *bottom, const blob_l
   CREMA_TRY(keep_input(l, bottom, top, 1, err));
   float lo, hi;
   clip_bounds(l, &lo, &hi);
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++) {
-    float v = x[i] < hi ? x[i] : hi;
-    y[i] = lo > v ? lo : v;
+  const forward_arrays a = forward_io(bottom, top);
+  for (size_t i = 0; i < a.n; i++) {
+    float v = a.x[i] < hi ? a.x[i] : hi;
+    a.y[i] = lo > v ? lo : v;
   }
   return CREMA_OK;
 }
@@ -559,18 +533,14 @@ static crema_status clip_backward(layer *l, const blob_list *top, const int *pro
     return CREMA_OK;
   float lo, hi;
   clip_bounds(l, &lo, &hi);
-  const float *x = kept_input(l, bottom);
-  const float *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    dx[i] = dy[i] * (float)(x[i] >= lo && x[i] <= hi);
+  const backward_arrays a = backward_io(l, top, bottom);
+  for (size_t i = 0; i < a.n; i++)
+    a.dx[i] = a.dy[i] * (float)(a.x[i] >= lo && a.x[i] <= hi);
   return CREMA_OK;
 }
 
-const layer_ops clip_layer_ops = {
-    .type = "Clip", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = clip_setup, .reshape = neuron_reshape, .forward = clip_forward,
-    .backward = clip_backward, .destroy = neuron_destroy};
+const layer_ops clip_layer_ops =
+    NEURON_LAYER_OPS("Clip", clip_setup, neuron_reshape, clip_forward, clip_backward);
 
 /* ---- Swish: y = x * sigmoid(beta * x) ---- */
 
@@ -583,7 +553,7 @@ static crema_status swish_forward(layer *l, const blob_list *bottom, const blob_
                                   crema_error *err) {
   neuron_priv *p = l->priv;
   const size_t n = bottom->v[0]->count;
-  CREMA_TRY(grow_buffer(l, (void **)&p->aux, &p->aux_cap, n, sizeof(float), err));
+  CREMA_TRY(layer_grow_buffer(l, (void **)&p->aux, &p->aux_cap, n, sizeof(float), err));
   const float beta = swish_beta(l);
   const float *x = bottom->v[0]->data;
   float *y = top->v[0]->data;
@@ -600,19 +570,16 @@ static crema_status swish_backward(layer *l, const blob_list *top, const int *pr
     return CREMA_OK;
   const neuron_priv *p = l->priv;
   const float beta = swish_beta(l);
-  const float *y = top->v[0]->data, *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++) {
-    const float by = beta * y[i];
-    dx[i] = (float)(dy[i] * (by + p->aux[i] * (1.0 - by)));
+  const backward_arrays a = backward_io(l, top, bottom);
+  for (size_t i = 0; i < a.n; i++) {
+    const float by = beta * a.y[i];
+    a.dx[i] = (float)(a.dy[i] * (by + p->aux[i] * (1.0 - by)));
   }
   return CREMA_OK;
 }
 
-const layer_ops swish_layer_ops = {
-    .type = "Swish", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = neuron_setup, .reshape = neuron_reshape, .forward = swish_forward,
-    .backward = swish_backward, .destroy = neuron_destroy};
+const layer_ops swish_layer_ops =
+    NEURON_LAYER_OPS("Swish", neuron_setup, neuron_reshape, swish_forward, swish_backward);
 
 /* ---- Threshold: y = x > threshold ? 1 : 0 (no gradient, as in Caffe) ---- */
 
@@ -620,17 +587,14 @@ static crema_status threshold_forward(layer *l, const blob_list *bottom, const b
                                       crema_error *err) {
   const Caffe__ThresholdParameter *tp = l->param->threshold_param;
   const float t = tp ? tp->threshold : 0.0f;
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
-  for (size_t i = 0, n = bottom->v[0]->count; i < n; i++)
-    y[i] = x[i] > t ? 1.0f : 0.0f;
+  const forward_arrays a = forward_io(bottom, top);
+  for (size_t i = 0; i < a.n; i++)
+    a.y[i] = a.x[i] > t ? 1.0f : 0.0f;
   return CREMA_OK;
 }
 
-const layer_ops threshold_layer_ops = {
-    .type = "Threshold", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = neuron_setup, .reshape = neuron_reshape, .forward = threshold_forward,
-    .backward = NULL, .destroy = neuron_destroy};
+const layer_ops threshold_layer_ops =
+    NEURON_LAYER_OPS("Threshold", neuron_setup, neuron_reshape, threshold_forward, NULL);
 
 /* ---- Dropout ---- */
 
@@ -672,7 +636,7 @@ static crema_status dropout_forward(layer *l, const blob_list *bottom, const blo
     return CREMA_OK;
   }
   neuron_priv *p = l->priv;
-  CREMA_TRY(grow_buffer(l, (void **)&p->mask, &p->mask_cap, n, sizeof(uint32_t), err));
+  CREMA_TRY(layer_grow_buffer(l, (void **)&p->mask, &p->mask_cap, n, sizeof(uint32_t), err));
   const double keep = 1.0 - (double)dropout_ratio(l);
   const float scale = dropout_scale(l);
   for (size_t i = 0; i < n; i++)
@@ -703,7 +667,5 @@ static crema_status dropout_backward(layer *l, const blob_list *top, const int *
   return CREMA_OK;
 }
 
-const layer_ops dropout_layer_ops = {
-    .type = "Dropout", .min_bottoms = 1, .max_bottoms = 1, .min_tops = 1, .max_tops = 1,
-    .setup = dropout_setup, .reshape = neuron_reshape, .forward = dropout_forward,
-    .backward = dropout_backward, .destroy = neuron_destroy};
+const layer_ops dropout_layer_ops =
+    NEURON_LAYER_OPS("Dropout", dropout_setup, neuron_reshape, dropout_forward, dropout_backward);

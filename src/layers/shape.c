@@ -38,21 +38,51 @@ static void copy_rows(size_t rows, size_t len, const float *src, size_t src_stri
     memcpy(dst + r * dst_stride, src + r * src_stride, len * sizeof(float));
 }
 
-/* ---- Concat ---- */
+/* ---- Concat and Slice: one whole blob, its parts side by side along an axis ---- */
 
-typedef struct concat_priv {
+typedef struct axis_priv {
   int axis;
-} concat_priv;
+} axis_priv;
+
+/* both_given: the parameter sets both axis and the legacy dim_name. */
+static crema_status axis_layer_setup(layer *l, const blob_list *bottom, const blob_list *top,
+                                     int both_given, const char *dim_name, crema_error *err) {
+  if (both_given)
+    return layer_fail(l, err, CREMA_ERR_INVALID,
+                      "either axis or %s should be specified, not both", dim_name);
+  CREMA_TRY(no_in_place(l, bottom, top, err));
+  l->priv = crema_calloc(1, sizeof(axis_priv), err);
+  return l->priv ? CREMA_OK : CREMA_ERR_NOMEM;
+}
+
+/* Copies the data (or with use_diff the diffs) of the parts into the whole,
+ * or with to_whole = 0 the other way; parts i with want[i] == 0 are skipped
+ * (want may be NULL). */
+static void axis_parts_copy(int axis, const blob *whole, const blob_list *parts, int to_whole,
+                            int use_diff, const int *want) {
+  const size_t outer = blob_count_range(whole, 0, axis), inner = blob_count_from(whole, axis + 1);
+  const size_t whole_stride = (size_t)whole->shape[axis] * inner;
+  float *w = use_diff ? whole->diff : whole->data;
+  size_t offset = 0;
+  for (int i = 0; i < parts->n; i++) {
+    const blob *b = parts->v[i];
+    const size_t len = (size_t)b->shape[axis] * inner;
+    float *part = use_diff ? b->diff : b->data;
+    if (!want || want[i]) {
+      if (to_whole)
+        copy_rows(outer, len, part, len, w + offset * inner, whole_stride);
+      else
+        copy_rows(outer, len, w + offset * inner, whole_stride, part, len);
+    }
+    offset += (size_t)b->shape[axis];
+  }
+}
 
 static crema_status concat_setup(layer *l, const blob_list *bottom, const blob_list *top,
                                  crema_error *err) {
   const Caffe__ConcatParameter *cp = l->param->concat_param;
-  if (cp && cp->has_axis && cp->has_concat_dim)
-    return layer_fail(l, err, CREMA_ERR_INVALID,
-                      "either axis or concat_dim should be specified, not both");
-  CREMA_TRY(no_in_place(l, bottom, top, err));
-  l->priv = crema_calloc(1, sizeof(concat_priv), err);
-  return l->priv ? CREMA_OK : CREMA_ERR_NOMEM;
+  return axis_layer_setup(l, bottom, top, cp && cp->has_axis && cp->has_concat_dim,
+                          "concat_dim", err);
 }
 
 /* The axis of concat_param / slice_param: the legacy unsigned *_dim if set,
@@ -73,7 +103,7 @@ static crema_status concat_reshape(layer *l, const blob_list *bottom, const blob
                                    crema_error *err) {
   static const Caffe__ConcatParameter defaults = CAFFE__CONCAT_PARAMETER__INIT;
   const Caffe__ConcatParameter *cp = l->param->concat_param ? l->param->concat_param : &defaults;
-  concat_priv *p = l->priv;
+  axis_priv *p = l->priv;
   const blob *b0 = bottom->v[0];
   CREMA_TRY(legacy_axis(l, b0, cp->has_concat_dim, cp->concat_dim, cp->axis, &p->axis, err));
   int shape[BLOB_MAX_AXES];
@@ -98,34 +128,15 @@ static crema_status concat_reshape(layer *l, const blob_list *bottom, const blob
 
 static crema_status concat_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                    crema_error *err) {
-  const concat_priv *p = l->priv;
-  const blob *t = top->v[0];
-  const size_t outer = blob_count_range(t, 0, p->axis), inner = blob_count_from(t, p->axis + 1);
-  const size_t top_axis = (size_t)t->shape[p->axis];
-  size_t offset = 0;
-  for (int i = 0; i < bottom->n; i++) {
-    const blob *b = bottom->v[i];
-    const size_t len = (size_t)b->shape[p->axis] * inner;
-    copy_rows(outer, len, b->data, len, t->data + offset * inner, top_axis * inner);
-    offset += (size_t)b->shape[p->axis];
-  }
+  const axis_priv *p = l->priv;
+  axis_parts_copy(p->axis, top->v[0], bottom, 1, 0, NULL);
   return CREMA_OK;
 }
 
 static crema_status concat_backward(layer *l, const blob_list *top, const int *propagate_down,
                                     const blob_list *bottom, crema_error *err) {
-  const concat_priv *p = l->priv;
-  const blob *t = top->v[0];
-  const size_t outer = blob_count_range(t, 0, p->axis), inner = blob_count_from(t, p->axis + 1);
-  const size_t top_axis = (size_t)t->shape[p->axis];
-  size_t offset = 0;
-  for (int i = 0; i < bottom->n; i++) {
-    const blob *b = bottom->v[i];
-    const size_t len = (size_t)b->shape[p->axis] * inner;
-    if (propagate_down[i])
-      copy_rows(outer, len, t->diff + offset * inner, top_axis * inner, b->diff, len);
-    offset += (size_t)b->shape[p->axis];
-  }
+  const axis_priv *p = l->priv;
+  axis_parts_copy(p->axis, top->v[0], bottom, 0, 1, propagate_down);
   return CREMA_OK;
 }
 
@@ -141,26 +152,18 @@ const layer_ops concat_layer_ops = {
 
 /* ---- Slice ---- */
 
-typedef struct slice_priv {
-  int axis;
-} slice_priv;
-
 static crema_status slice_setup(layer *l, const blob_list *bottom, const blob_list *top,
                                 crema_error *err) {
   const Caffe__SliceParameter *sp = l->param->slice_param;
-  if (sp && sp->has_axis && sp->has_slice_dim)
-    return layer_fail(l, err, CREMA_ERR_INVALID,
-                      "either axis or slice_dim should be specified, not both");
-  CREMA_TRY(no_in_place(l, bottom, top, err));
-  l->priv = crema_calloc(1, sizeof(slice_priv), err);
-  return l->priv ? CREMA_OK : CREMA_ERR_NOMEM;
+  return axis_layer_setup(l, bottom, top, sp && sp->has_axis && sp->has_slice_dim, "slice_dim",
+                          err);
 }
 
 static crema_status slice_reshape(layer *l, const blob_list *bottom, const blob_list *top,
                                   crema_error *err) {
   static const Caffe__SliceParameter defaults = CAFFE__SLICE_PARAMETER__INIT;
   const Caffe__SliceParameter *sp = l->param->slice_param ? l->param->slice_param : &defaults;
-  slice_priv *p = l->priv;
+  axis_priv *p = l->priv;
   const blob *b = bottom->v[0];
   CREMA_TRY(legacy_axis(l, b, sp->has_slice_dim, sp->slice_dim, sp->axis, &p->axis, err));
   const int size = b->shape[p->axis];
@@ -200,17 +203,8 @@ static crema_status slice_reshape(layer *l, const blob_list *bottom, const blob_
 
 static crema_status slice_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                   crema_error *err) {
-  const slice_priv *p = l->priv;
-  const blob *b = bottom->v[0];
-  const size_t outer = blob_count_range(b, 0, p->axis), inner = blob_count_from(b, p->axis + 1);
-  const size_t bottom_axis = (size_t)b->shape[p->axis];
-  size_t offset = 0;
-  for (int i = 0; i < top->n; i++) {
-    const blob *t = top->v[i];
-    const size_t len = (size_t)t->shape[p->axis] * inner;
-    copy_rows(outer, len, b->data + offset * inner, bottom_axis * inner, t->data, len);
-    offset += (size_t)t->shape[p->axis];
-  }
+  const axis_priv *p = l->priv;
+  axis_parts_copy(p->axis, bottom->v[0], top, 0, 0, NULL);
   return CREMA_OK;
 }
 
@@ -218,17 +212,8 @@ static crema_status slice_backward(layer *l, const blob_list *top, const int *pr
                                    const blob_list *bottom, crema_error *err) {
   if (!propagate_down[0])
     return CREMA_OK;
-  const slice_priv *p = l->priv;
-  const blob *b = bottom->v[0];
-  const size_t outer = blob_count_range(b, 0, p->axis), inner = blob_count_from(b, p->axis + 1);
-  const size_t bottom_axis = (size_t)b->shape[p->axis];
-  size_t offset = 0;
-  for (int i = 0; i < top->n; i++) {
-    const blob *t = top->v[i];
-    const size_t len = (size_t)t->shape[p->axis] * inner;
-    copy_rows(outer, len, t->diff, len, b->diff + offset * inner, bottom_axis * inner);
-    offset += (size_t)t->shape[p->axis];
-  }
+  const axis_priv *p = l->priv;
+  axis_parts_copy(p->axis, bottom->v[0], top, 1, 1, NULL);
   return CREMA_OK;
 }
 

@@ -1,0 +1,59 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <strings.h>
+
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "graph/weights.h"
+#include "io/upgrade.h"
+
+int cli_parse_flags(const char *name, int argc, char **argv, const flag_spec *specs, int nspecs,
+                    const char *usage, const char *description, int *exit_code) {
+  crema_error err = {0};
+  flag_result res;
+  if (flags_parse(argc, argv, specs, nspecs, &res, &err) != CREMA_OK) {
+    *exit_code = cli_report(name, &err);
+    return 0;
+  }
+  const int help = res.help, extra = res.npositional;
+  flags_result_free(&res);
+  if (help) {
+    flags_print_usage(stdout, usage, description, specs, nspecs);
+    *exit_code = 0;
+    return 0;
+  }
+  if (extra) {
+    crema_fail(&err, CREMA_ERR_INVALID, "unexpected argument (see --help)");
+    *exit_code = cli_report(name, &err);
+    return 0;
+  }
+  return 1;
+}
+
+crema_status cli_parse_phase(const char *name, Caffe__Phase *phase, crema_error *err) {
+  if (!strcasecmp(name, "train"))
+    *phase = CAFFE__PHASE__TRAIN;
+  else if (!strcasecmp(name, "test"))
+    *phase = CAFFE__PHASE__TEST;
+  else
+    return crema_fail(err, CREMA_ERR_INVALID, "--phase must be train or test, not '%s'", name);
+  return CREMA_OK;
+}
+
+crema_status cli_open_net(const char *model, const char *weights, const net_options *opts,
+                          net **out, crema_error *err) {
+  Caffe__NetParameter *param = NULL;
+  CREMA_TRY(net_param_read(model, &param, err));
+  crema_status st = net_create(param, opts, out, err);
+  protobuf_c_message_free_unpacked(&param->base, NULL);
+  if (st != CREMA_OK) {
+    crema_error_prefix(err, "%s: ", model);
+    return st;
+  }
+  if (weights && (st = net_load_weights(*out, weights, err)) != CREMA_OK) {
+    net_free(*out);
+    *out = NULL;
+  }
+  return st;
+}

@@ -1,0 +1,25 @@
+/* Steps shared by several subcommands: flag parsing with --help, the
+ * --phase flag and opening a net with its weights. */
+#ifndef CREMA_CLI_COMMON_H
+#define CREMA_CLI_COMMON_H
+
+#include "caffe.pb-c.h"
+#include "cli/flags.h"
+#include "core/error.h"
+#include "graph/net.h"
+
+/* Parses the flags of `crema NAME`, which takes no positional argument.
+ * Returns 1 when the command should run; else 0 with *exit_code set: 0 once
+ * --help printed the usage, 1 once an error was reported. */
+int cli_parse_flags(const char *name, int argc, char **argv, const flag_spec *specs, int nspecs,
+                    const char *usage, const char *description, int *exit_code);
+
+/* "train" or "test", in any case. */
+crema_status cli_parse_phase(const char *name, Caffe__Phase *phase, crema_error *err);
+
+/* Builds the net of the prototxt `model` with opts, then loads `weights`
+ * (','-separated, or NULL for none).  Errors of the net name the model. */
+crema_status cli_open_net(const char *model, const char *weights, const net_options *opts,
+                          net **out, crema_error *err);
+
+#endif
