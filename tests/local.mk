@@ -7,9 +7,11 @@ AM_TESTS_ENVIRONMENT = \
 	CREMA_BIN='$(abs_top_builddir)/crema'; export CREMA_BIN; \
 	CK_DEFAULT_TIMEOUT=600; export CK_DEFAULT_TIMEOUT;
 
-# The numeric gradient checker shared by the layer tests.
+# The numeric gradient checker shared by the layer tests, and the helpers
+# (testutil.h) shared by all tests.
 check_LTLIBRARIES = tests/libgradcheck.la
-tests_libgradcheck_la_SOURCES = tests/unit/gradcheck.c tests/unit/gradcheck.h
+tests_libgradcheck_la_SOURCES = tests/unit/gradcheck.c tests/unit/gradcheck.h \
+	tests/unit/testutil.c tests/unit/testutil.h
 tests_libgradcheck_la_CFLAGS = $(TEST_CFLAGS)
 GRADCHECK_LIBS = tests/libgradcheck.la
 
@@ -78,10 +80,10 @@ check_PROGRAMS += tests/unit/check_binary tests/unit/check_upgrade
 TESTS += tests/unit/check_binary tests/unit/check_upgrade tests/cli/upgrade.sh
 tests_unit_check_binary_SOURCES = tests/unit/check_binary.c
 tests_unit_check_binary_CFLAGS = $(TEST_CFLAGS)
-tests_unit_check_binary_LDADD = $(TEST_LIBS)
+tests_unit_check_binary_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
 tests_unit_check_upgrade_SOURCES = tests/unit/check_upgrade.c
 tests_unit_check_upgrade_CFLAGS = $(TEST_CFLAGS)
-tests_unit_check_upgrade_LDADD = $(TEST_LIBS)
+tests_unit_check_upgrade_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
 EXTRA_DIST += tests/cli/upgrade.sh
 
 # layers: neuron, element-wise, shape and input layers
@@ -153,14 +155,14 @@ check_PROGRAMS += tests/unit/check_net_grad
 TESTS += tests/unit/check_net_grad
 tests_unit_check_net_grad_SOURCES = tests/unit/check_net_grad.c
 tests_unit_check_net_grad_CFLAGS = $(TEST_CFLAGS)
-tests_unit_check_net_grad_LDADD = $(TEST_LIBS)
+tests_unit_check_net_grad_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
 
 # io: the cases of Caffe's own upgrade test suite (tests/data/upgrade/caffe_suite)
 check_PROGRAMS += tests/unit/check_upgrade_suite
 TESTS += tests/unit/check_upgrade_suite
 tests_unit_check_upgrade_suite_SOURCES = tests/unit/check_upgrade_suite.c
 tests_unit_check_upgrade_suite_CFLAGS = $(TEST_CFLAGS)
-tests_unit_check_upgrade_suite_LDADD = $(TEST_LIBS)
+tests_unit_check_upgrade_suite_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
 
 # lesion: synthetic dermoscopy images and the ISIC segmentation metrics;
 # crema synth / crema evaluate
@@ -201,7 +203,7 @@ check_PROGRAMS += tests/unit/check_weights_wire
 TESTS += tests/unit/check_weights_wire tests/cli/bench_quick.sh
 tests_unit_check_weights_wire_SOURCES = tests/unit/check_weights_wire.c
 tests_unit_check_weights_wire_CFLAGS = $(TEST_CFLAGS)
-tests_unit_check_weights_wire_LDADD = $(TEST_LIBS)
+tests_unit_check_weights_wire_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
 EXTRA_DIST += tests/cli/bench_quick.sh
 
 # Optional cross-check against OpenCV's dnn (skipped without python3-opencv).

@@ -94,7 +94,7 @@ static crema_status pool_setup(layer *l, const blob_list *bottom, const blob_lis
   p->floor_mode = pp->round_mode == CAFFE__POOLING_PARAMETER__ROUND_MODE__FLOOR;
   if (p->method == CAFFE__POOLING_PARAMETER__POOL_METHOD__STOCHASTIC)
     return layer_fail(l, err, CREMA_ERR_UNSUPPORTED,
-                      "STOCHASTIC pooling is not implemented on the CPU (as in Caffe)");
+                      "STOCHASTIC pooling runs only on GPUs in Caffe; use MAX or AVE");
   if (p->method != CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX &&
       p->method != CAFFE__POOLING_PARAMETER__POOL_METHOD__AVE)
     return layer_fail(l, err, CREMA_ERR_INVALID, "unknown pooling method %d", (int)p->method);

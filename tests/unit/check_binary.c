@@ -16,6 +16,7 @@
 #include "io/blobproto.h"
 #include "io/file.h"
 #include "io/pbutil.h"
+#include "tests/unit/testutil.h"
 
 /* ---- a scratch directory per test ---- */
 
@@ -67,16 +68,6 @@ static int count_dir_entries(const char *dir) {
       n++;
   closedir(d);
   return n;
-}
-
-static char *data_path(const char *rel) {
-  const char *root = getenv("CREMA_TEST_DATA");
-  ck_assert_msg(root != NULL, "CREMA_TEST_DATA is not set");
-  size_t n = strlen(root) + strlen(rel) + 2;
-  char *p = malloc(n);
-  ck_assert_ptr_nonnull(p);
-  snprintf(p, n, "%s/%s", root, rel);
-  return p;
 }
 
 #define ck_assert_msg_has(err, needle) \
@@ -185,7 +176,7 @@ static void expect_bad_binary(const char *path, const char *needle) {
 }
 
 static unsigned char *read_fixture(const char *rel, size_t *len) {
-  char *path = data_path(rel);
+  char *path = test_data_path("%s", rel);
   file_view v;
   crema_error err = {0};
   ck_assert_msg(file_view_open(path, SIZE_MAX, &v, &err) == CREMA_OK, "%s", err.message);
@@ -242,7 +233,7 @@ START_TEST(empty_missing_and_directory_are_rejected) {
 END_TEST
 
 START_TEST(binary_round_trip) {
-  char *path = data_path("nets/lenet_real/lenet_iter_10000.caffemodel");
+  char *path = test_data_path("nets/lenet_real/lenet_iter_10000.caffemodel");
   ProtobufCMessage *msg = NULL, *again = NULL;
   crema_error err = {0};
   ck_assert_msg(bin_read_file(path, &caffe__net_parameter__descriptor, &msg, &err) == CREMA_OK,

@@ -17,6 +17,7 @@
 #include "math/filler.h"
 #include "math/im2col.h"
 #include "tests/unit/gradcheck.h"
+#include "tests/unit/testutil.h"
 
 /* ---- a layer with its own bottoms and tops ------------------------------ */
 
@@ -955,16 +956,11 @@ static void compare_golden(const float *got, const blob *want, const float *want
 }
 
 START_TEST(test_golden) {
-  const char *data = getenv("CREMA_TEST_DATA");
-  ck_assert_msg(data != NULL, "CREMA_TEST_DATA is not set");
-  char dir[1024], path[1100];
-  snprintf(dir, sizeof dir, "%s/layers_a/%s", data, golden_cases[_i]);
-  snprintf(path, sizeof path, "%s/net.prototxt", dir);
+  char *dir = test_data_path("layers_a/%s", golden_cases[_i]);
+  char *path = test_data_path("layers_a/%s/net.prototxt", golden_cases[_i]);
+  Caffe__NetParameter *net = test_parse_net_file(path);
+  free(path);
   crema_error err = {0};
-  ProtobufCMessage *m = NULL;
-  ck_assert_msg(txt_parse_file(path, &caffe__net_parameter__descriptor, &m, &err) == CREMA_OK,
-                "%s", err.message);
-  Caffe__NetParameter *net = (Caffe__NetParameter *)m;
   Caffe__LayerParameter *lp = NULL;
   for (size_t i = 0; i < net->n_layer; i++)
     if (strcmp(net->layer[i]->type, "Input"))
@@ -1034,7 +1030,8 @@ START_TEST(test_golden) {
   }
   layer_free(l);
   free(ctx.workspace);
-  protobuf_c_message_free_unpacked(m, NULL);
+  protobuf_c_message_free_unpacked(&net->base, NULL);
+  free(dir);
 }
 END_TEST
 

@@ -24,6 +24,7 @@
 #include "io/blobproto.h"
 #include "io/text.h"
 #include "io/upgrade.h"
+#include "tests/unit/testutil.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -64,13 +65,11 @@ static net *build_text(const char *text, Caffe__Phase phase) {
 }
 
 static net *build_file(const char *rel, Caffe__Phase phase) {
-  const char *root = getenv("CREMA_TEST_DATA");
-  ck_assert_msg(root != NULL, "CREMA_TEST_DATA is not set");
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", root, rel);
+  char *path = test_data_path("%s", rel);
   Caffe__NetParameter *p = NULL;
   crema_error err = {0};
   ck_assert_msg(net_param_read(path, &p, &err) == CREMA_OK, "%s", err.message);
+  free(path);
   net *n = build_param(p, phase, 1);
   protobuf_c_message_free_unpacked(&p->base, NULL);
   return n;

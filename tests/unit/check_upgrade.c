@@ -15,29 +15,17 @@
 #include "io/pbutil.h"
 #include "io/text.h"
 #include "io/upgrade.h"
-
-static char *data_path(const char *rel) {
-  const char *root = getenv("CREMA_TEST_DATA");
-  ck_assert_msg(root != NULL, "CREMA_TEST_DATA is not set");
-  size_t n = strlen(root) + strlen(rel) + 2;
-  char *p = malloc(n);
-  ck_assert_ptr_nonnull(p);
-  snprintf(p, n, "%s/%s", root, rel);
-  return p;
-}
+#include "tests/unit/testutil.h"
 
 static Caffe__NetParameter *parse_net(const char *rel) {
-  char *path = data_path(rel);
-  crema_error err = {0};
-  ProtobufCMessage *msg = NULL;
-  crema_status st = txt_parse_file(path, &caffe__net_parameter__descriptor, &msg, &err);
-  ck_assert_msg(st == CREMA_OK, "%s", err.message);
+  char *path = test_data_path("%s", rel);
+  Caffe__NetParameter *net = test_parse_net_file(path);
   free(path);
-  return (Caffe__NetParameter *)msg;
+  return net;
 }
 
 static Caffe__NetParameter *read_upgraded(const char *rel) {
-  char *path = data_path(rel);
+  char *path = test_data_path("%s", rel);
   crema_error err = {0};
   Caffe__NetParameter *net = NULL;
   crema_status st = net_param_read(path, &net, &err);
@@ -75,7 +63,7 @@ static void check_upgrade_pair(const char *input, const char *expected) {
 }
 
 static void check_upgrade_fails(const char *input, const char *needle) {
-  char *path = data_path(input);
+  char *path = test_data_path("%s", input);
   crema_error err = {0};
   Caffe__NetParameter *net = (Caffe__NetParameter *)1;
   crema_status st = net_param_read(path, &net, &err);
@@ -293,7 +281,7 @@ END_TEST
 /* ---- solvers ---- */
 
 static Caffe__SolverParameter *read_solver(const char *rel, crema_status want, const char *needle) {
-  char *path = data_path(rel);
+  char *path = test_data_path("%s", rel);
   crema_error err = {0};
   Caffe__SolverParameter *s = NULL;
   crema_status st = solver_param_read_text(path, &s, &err);

@@ -15,25 +15,13 @@
 #include "io/pbutil.h"
 #include "io/text.h"
 #include "io/upgrade.h"
-
-static char *suite_path(const char *name) {
-  const char *root = getenv("CREMA_TEST_DATA");
-  ck_assert_msg(root != NULL, "CREMA_TEST_DATA is not set");
-  size_t n = strlen(root) + strlen(name) + 64;
-  char *p = malloc(n);
-  ck_assert_ptr_nonnull(p);
-  snprintf(p, n, "%s/upgrade/caffe_suite/%s.prototxt", root, name);
-  return p;
-}
+#include "tests/unit/testutil.h"
 
 static Caffe__NetParameter *load(const char *name) {
-  char *path = suite_path(name);
-  crema_error err = {0};
-  ProtobufCMessage *msg = NULL;
-  crema_status st = txt_parse_file(path, &caffe__net_parameter__descriptor, &msg, &err);
-  ck_assert_msg(st == CREMA_OK, "%s", err.message);
+  char *path = test_data_path("upgrade/caffe_suite/%s.prototxt", name);
+  Caffe__NetParameter *net = test_parse_net_file(path);
   free(path);
-  return (Caffe__NetParameter *)msg;
+  return net;
 }
 
 static void free_net(Caffe__NetParameter *net) {

@@ -17,6 +17,7 @@
 #include "io/file.h"
 #include "io/text.h"
 #include "io/upgrade.h"
+#include "tests/unit/testutil.h"
 
 static const char small_net[] =
     "name: 'small'\n"
@@ -326,11 +327,8 @@ END_TEST
 
 /* The golden VGG-16 (1/8 width) legacy V1 model: both paths agree. */
 START_TEST(golden_legacy_vgg) {
-  const char *root = getenv("CREMA_TEST_DATA");
-  ck_assert_ptr_nonnull(root);
-  char model[512], weights[512];
-  snprintf(model, sizeof model, "%s/nets/vgg16_w8_v1/net.prototxt", root);
-  snprintf(weights, sizeof weights, "%s/nets/vgg16_w8_v1/legacy_v1.caffemodel", root);
+  char *model = test_data_path("nets/vgg16_w8_v1/net.prototxt");
+  char *weights = test_data_path("nets/vgg16_w8_v1/legacy_v1.caffemodel");
   crema_error err = {0};
   Caffe__NetParameter *p = NULL;
   ck_assert_int_eq(net_param_read(model, &p, &err), CREMA_OK);
@@ -345,6 +343,8 @@ START_TEST(golden_legacy_vgg) {
   assert_same_params(a, b);
   net_free(a);
   net_free(b);
+  free(model);
+  free(weights);
 }
 END_TEST
 

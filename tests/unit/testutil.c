@@ -1,0 +1,39 @@
+/* Helpers shared by the test programs (see testutil.h). */
+#include "config.h"
+
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/text.h"
+#include "tests/unit/testutil.h"
+
+char *test_data_path(const char *fmt, ...) {
+  const char *root = getenv("CREMA_TEST_DATA");
+  ck_assert_msg(root != NULL, "CREMA_TEST_DATA is not set");
+  va_list ap;
+  va_start(ap, fmt);
+  int rel_len = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  ck_assert_msg(rel_len >= 0, "bad test data path format '%s'", fmt);
+  size_t root_len = strlen(root);
+  size_t n = root_len + 1 + (size_t)rel_len + 1;
+  char *p = malloc(n);
+  ck_assert_ptr_nonnull(p);
+  memcpy(p, root, root_len);
+  p[root_len] = '/';
+  va_start(ap, fmt);
+  vsnprintf(p + root_len + 1, (size_t)rel_len + 1, fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+Caffe__NetParameter *test_parse_net_file(const char *path) {
+  crema_error err = {0};
+  ProtobufCMessage *msg = NULL;
+  crema_status st = txt_parse_file(path, &caffe__net_parameter__descriptor, &msg, &err);
+  ck_assert_msg(st == CREMA_OK, "%s", err.message);
+  return (Caffe__NetParameter *)msg;
+}
