@@ -84,7 +84,7 @@ tests_unit_check_binary_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
 tests_unit_check_upgrade_SOURCES = tests/unit/check_upgrade.c
 tests_unit_check_upgrade_CFLAGS = $(TEST_CFLAGS)
 tests_unit_check_upgrade_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
-EXTRA_DIST += tests/cli/upgrade.sh
+EXTRA_DIST += tests/cli/upgrade.sh tests/cli/testlib.sh
 
 # layers: neuron, element-wise, shape and input layers
 check_PROGRAMS += tests/unit/check_layers_b

@@ -7,34 +7,7 @@ set -u
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/crema-cli-evaluate.XXXXXX") || exit 99
 trap 'rm -rf "$work"' EXIT
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect_status WANT DESCRIPTION COMMAND...: stdout to $work/out, stderr
-# to $work/err.
-expect_status() {
-  want=$1
-  what=$2
-  shift 2
-  "$@" >"$work/out" 2>"$work/err"
-  got=$?
-  if [ "$got" -ne "$want" ]; then
-    fail "$what: exit status $got, expected $want"
-    cat "$work/err" >&2
-  fi
-}
-
-expect_one_line_error() {
-  last=$(tail -n 1 "$work/err")
-  case "$last" in
-    "crema $1: "*"$2"*) ;;
-    *) fail "error line '$last' lacks 'crema $1: ...$2'" ;;
-  esac
-}
+. "$(dirname "$0")/testlib.sh"
 
 # --- help and usage ---
 for cmd in synth evaluate; do
@@ -105,8 +78,4 @@ expect_status 1 "evaluate no masks" "$CREMA_BIN" evaluate --truth "$work/empty" 
   --pred "$work/pred"
 expect_one_line_error evaluate "no ground-truth masks"
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-exit 0
+finish

@@ -3,6 +3,7 @@
 # model: folders with corrupt and non-image files (reported, skipped, exit
 # status 1, the rest processed), output names and sizes, usage errors.
 set -u
+. "$(dirname "$0")/testlib.sh"
 : "${CREMA_BIN:?CREMA_BIN must point at the crema binary}"
 : "${CREMA_TEST_DATA:?CREMA_TEST_DATA must point at tests/data}"
 models="$CREMA_TEST_DATA/../../models/lesion"
@@ -10,12 +11,6 @@ models="$CREMA_TEST_DATA/../../models/lesion"
 work=$(mktemp -d "${TMPDIR:-/tmp}/crema-lesion-cli.XXXXXX") || exit 99
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 99
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
 
 "$CREMA_BIN" segment --help >/dev/null || fail "segment --help"
 "$CREMA_BIN" lesion-db --help >/dev/null || fail "lesion-db --help"
@@ -75,4 +70,4 @@ rm -f imgs/corrupt.jpg imgs/truncated.jpg
 "$CREMA_BIN" lesion-db imgs db3 2>err
 [ $? -eq 2 ] || fail "lesion-db without --size: expected exit status 2"
 
-exit $((failures != 0))
+finish

@@ -9,12 +9,7 @@ set -u
 work=$(mktemp -d "${TMPDIR:-/tmp}/crema-cli-train.XXXXXX") || exit 99
 trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
 case_dir="$CREMA_TEST_DATA/golden/solvers/sgd_step_momentum"
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
+. "$(dirname "$0")/testlib.sh"
 
 # A writable copy of the case's inputs.
 fresh_copy() {
@@ -152,5 +147,5 @@ expect_error $? "test without weights" test "--weights"
 "$CREMA_BIN" train --help >"$work/out" 2>"$work/err" || fail "train --help failed"
 grep -q -- "--sighup_effect" "$work/out" || fail "train --help lacks --sighup_effect"
 
-[ "$failures" -eq 0 ] || exit 1
+finish
 exit 0

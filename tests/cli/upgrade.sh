@@ -8,35 +8,11 @@ set -u
 work=$(mktemp -d "${TMPDIR:-/tmp}/crema-cli-upgrade.XXXXXX") || exit 99
 trap 'rm -rf "$work"' EXIT
 vgg="$CREMA_TEST_DATA/nets/vgg16_w8_v1"
-failures=0
+. "$(dirname "$0")/testlib.sh"
 
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect_status WANT DESCRIPTION COMMAND...: runs COMMAND, stdout to
-# $work/out, stderr to $work/err.
-expect_status() {
-  want=$1
-  what=$2
-  shift 2
-  "$@" >"$work/out" 2>"$work/err"
-  got=$?
-  if [ "$got" -ne "$want" ]; then
-    fail "$what: exit status $got, expected $want"
-    cat "$work/err" >&2
-  fi
-}
-
-# expect_one_line_error COMMAND_NAME NEEDLE: the last stderr line is the
-# one-line report naming the problem.
-expect_one_line_error() {
-  last=$(tail -n 1 "$work/err")
-  case "$last" in
-    "crema $1: "*"$2"*) ;;
-    *) fail "error line '$last' lacks 'crema $1: ...$2'" ;;
-  esac
+# The report must also be the only non-log line on stderr.
+expect_lone_error() {
+  expect_one_line_error "$1" "$2"
   grep -v '^[IWE][0-9]' "$work/err" | grep -vq "^crema $1: " &&
     fail "stray stderr output: $(cat "$work/err")"
 }
@@ -92,43 +68,43 @@ grep -q '^type: "Nesterov"$' "$work/solver.prototxt" || fail "solver type not up
 grep -q 'solver_type' "$work/solver.prototxt" && fail "solver_type still present"
 expect_status 1 "upgrade-solver with both types" "$CREMA_BIN" upgrade-solver \
   "$CREMA_TEST_DATA/upgrade/solver_both_types.prototxt" "$work/bad_solver.prototxt"
-expect_one_line_error upgrade-solver "cannot be both specified"
+expect_lone_error upgrade-solver "cannot be both specified"
 [ -e "$work/bad_solver.prototxt" ] && fail "output written despite the error"
 
 # --- bad inputs: exit 1 and one line naming the problem ---
 head -c 1000 "$vgg/legacy_v1.caffemodel" >"$work/cut.caffemodel"
 expect_status 1 "truncated model" \
   "$CREMA_BIN" upgrade-net "$work/cut.caffemodel" "$work/x.caffemodel"
-expect_one_line_error upgrade-net "not a valid NetParameter (truncated or corrupt)"
+expect_lone_error upgrade-net "not a valid NetParameter (truncated or corrupt)"
 [ -e "$work/x.caffemodel" ] && fail "output written for a truncated model"
 
 expect_status 1 "truncated model info" "$CREMA_BIN" info "$work/cut.caffemodel"
-expect_one_line_error info "truncated or corrupt"
+expect_lone_error info "truncated or corrupt"
 
 : >"$work/empty.caffemodel"
 expect_status 1 "empty model" "$CREMA_BIN" info "$work/empty.caffemodel"
-expect_one_line_error info "empty file"
+expect_lone_error info "empty file"
 
 expect_status 1 "missing file" "$CREMA_BIN" upgrade-net "$work/nope.prototxt" "$work/x.prototxt"
-expect_one_line_error upgrade-net "nope.prototxt"
+expect_lone_error upgrade-net "nope.prototxt"
 
 expect_status 1 "directory" "$CREMA_BIN" info "$work"
-expect_one_line_error info "directory"
+expect_lone_error info "directory"
 
 expect_status 1 "unknown V0 type" "$CREMA_BIN" upgrade-net \
   "$CREMA_TEST_DATA/upgrade/v0_bad_type.prototxt" "$work/x.prototxt"
-expect_one_line_error upgrade-net "unknown layer type 'warp_drive'"
+expect_lone_error upgrade-net "unknown layer type 'warp_drive'"
 
 expect_status 1 "bad padding" "$CREMA_BIN" upgrade-net \
   "$CREMA_TEST_DATA/upgrade/v0_bad_padding.prototxt" "$work/x.prototxt"
-expect_one_line_error upgrade-net "padding layer 'pad1'"
+expect_lone_error upgrade-net "padding layer 'pad1'"
 
 expect_status 1 "unwritable output" \
   "$CREMA_BIN" upgrade-net "$vgg/net.prototxt" "$work/no/dir/x.prototxt"
-expect_one_line_error upgrade-net "no/dir/x.prototxt"
+expect_lone_error upgrade-net "no/dir/x.prototxt"
 
 expect_status 2 "missing argument" "$CREMA_BIN" upgrade-net "$vgg/net.prototxt"
 expect_status 2 "too many arguments" "$CREMA_BIN" info a b
 
-[ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
+finish
 echo "all upgrade CLI checks passed"

@@ -1,0 +1,42 @@
+# Helpers shared by the command-line tests; sourced, not run.  The caller
+# sets $work (a scratch directory) before using expect_status.
+
+failures=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+# expect_status WANT DESCRIPTION COMMAND...: runs COMMAND, stdout to
+# $work/out, stderr to $work/err.
+expect_status() {
+  want=$1
+  what=$2
+  shift 2
+  "$@" >"$work/out" 2>"$work/err"
+  got=$?
+  if [ "$got" -ne "$want" ]; then
+    fail "$what: exit status $got, expected $want"
+    cat "$work/err" >&2
+  fi
+}
+
+# expect_one_line_error COMMAND_NAME NEEDLE: the last stderr line is the
+# one-line report naming the problem.
+expect_one_line_error() {
+  last=$(tail -n 1 "$work/err")
+  case "$last" in
+    "crema $1: "*"$2"*) ;;
+    *) fail "error line '$last' lacks 'crema $1: ...$2'" ;;
+  esac
+}
+
+# finish: exit status 1 (with a count) if any check failed.
+finish() {
+  if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed" >&2
+    exit 1
+  fi
+  exit 0
+}
