@@ -109,6 +109,15 @@ static backward_arrays backward_io(const layer *l, const blob_list *top,
 
 /* ---- ReLU ---- */
 
+/* Caffe's max(x, 0) + slope * min(x, 0) with std::max/std::min's
+ * comparisons (a NaN input stays NaN).  Unlike fmaxf/fminf, which are
+ * library calls here, the selects vectorise. */
+static inline float relu_of(float x, float slope) {
+  float pos = x < 0.0f ? 0.0f : x;
+  float neg = 0.0f < x ? 0.0f : x;
+  return pos + slope * neg;
+}
+
 static float relu_slope(const layer *l) {
   const Caffe__ReLUParameter *rp = l->param->relu_param;
   return rp ? rp->negative_slope : 0.0f;
@@ -122,7 +131,7 @@ static crema_status relu_forward(layer *l, const blob_list *bottom, const blob_l
   CREMA_TRY(keep_input(l, bottom, top, slope < 0, err));
   const forward_arrays a = forward_io(bottom, top);
   for (size_t i = 0; i < a.n; i++)
-    a.y[i] = fmaxf(a.x[i], 0.0f) + slope * fminf(a.x[i], 0.0f);
+    a.y[i] = relu_of(a.x[i], slope);
   return CREMA_OK;
 }
 
@@ -202,7 +211,7 @@ static crema_status prelu_forward(layer *l, const blob_list *bottom, const blob_
   const float *x = b->data;
   float *y = top->v[0]->data;
   for (size_t i = 0; i < b->count; i++)
-    y[i] = fmaxf(x[i], 0.0f) + slope[prelu_channel(i, dim, channels, shared)] * fminf(x[i], 0.0f);
+    y[i] = relu_of(x[i], slope[prelu_channel(i, dim, channels, shared)]);
   return CREMA_OK;
 }
 
