@@ -58,8 +58,11 @@ crema_status layer_alloc_blobs(layer *l, int n, crema_error *err) {
 crema_status layer_make_param(layer *l, int index, int num_axes, const int *shape,
                               const Caffe__FillerParameter *filler, crema_error *err) {
   const char *what = index == 0 ? "weights" : "bias";
+  /* New storage is zero already: a constant-zero filler (the default, and
+   * all a deploy net usually has) need not write it again. */
+  int fresh = l->blobs[index]->data == NULL;
   crema_status st = blob_reshape(l->blobs[index], num_axes, shape, err);
-  if (st == CREMA_OK) {
+  if (st == CREMA_OK && !(fresh && filler_is_zero(filler))) {
     st = filler_fill(filler, l->blobs[index], &l->ctx->rng, err);
     what = index == 0 ? "weight filler" : "bias filler";
   }

@@ -89,6 +89,12 @@ static crema_status fill_bilinear(blob *b, crema_error *err) {
   return CREMA_OK;
 }
 
+int filler_is_zero(const Caffe__FillerParameter *fp) {
+  if (!fp)
+    return 1;
+  return (!fp->type || !strcmp(fp->type, "constant")) && fp->value == 0.0f && fp->sparse == -1;
+}
+
 crema_status filler_fill(const Caffe__FillerParameter *fp, blob *b, crema_rng *rng,
                          crema_error *err) {
   Caffe__FillerParameter defaults;

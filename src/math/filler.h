@@ -12,4 +12,7 @@
 crema_status filler_fill(const Caffe__FillerParameter *fp, blob *b, crema_rng *rng,
                          crema_error *err);
 
+/* Whether fp (NULL: the default) fills with zeros and cannot fail. */
+int filler_is_zero(const Caffe__FillerParameter *fp);
+
 #endif

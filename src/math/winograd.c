@@ -50,7 +50,6 @@
 #define WINO_PARALLEL_MIN 2e7
 
 typedef float v8 __attribute__((vector_size(32)));
-typedef float v16 __attribute__((vector_size(64)));
 
 /* Vector values only cross always-inlined helpers, never a real call. */
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -64,14 +63,6 @@ WINO_INLINE v8 ld8(const float *p) {
 }
 
 WINO_INLINE void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
-
-WINO_INLINE v16 ld16(const float *p) {
-  v16 v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-
-WINO_INLINE void st16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
 
 /* One convolution as the engine runs it: either the layer's forward
  * convolution or, for the data gradient, the convolution of the output
@@ -195,63 +186,128 @@ static size_t winograd_workspace(const conv_geom *g) {
   return a > c ? a : c;
 }
 
-/* ---- filter transform: U = G g G^T, 16 input channels per vector ---- */
+/* ---- shuffles: GCC vector builtins, which become vunpck/vshufps/
+ * vperm2f128 with AVX2 and pairs of SSE shuffles in the portable build ---- */
 
-WINO_INLINE void filter_1d(v16 g0, v16 g1, v16 g2, v16 *u, int step) {
-  v16 a = (1.0f / 24) * g0 + (1.0f / 6) * g2, b = (1.0f / 12) * g1;
-  v16 c = (-1.0f / 6) * (g0 + g2), d = (-1.0f / 6) * g1;
-  u[0] = 0.25f * g0;
-  u[step] = c + d;
-  u[2 * step] = c - d;
-  u[3 * step] = a + b;
-  u[4 * step] = a - b;
-  u[5 * step] = g2;
+typedef int v8i __attribute__((vector_size(32)));
+typedef float v4 __attribute__((vector_size(16)));
+
+WINO_INLINE v8 unpack_lo(v8 a, v8 b) {
+  return __builtin_shuffle(a, b, (v8i){0, 8, 1, 9, 4, 12, 5, 13});
+}
+
+WINO_INLINE v8 unpack_hi(v8 a, v8 b) {
+  return __builtin_shuffle(a, b, (v8i){2, 10, 3, 11, 6, 14, 7, 15});
+}
+
+/* Low (high) pair of each 128-bit half of a, then of b. */
+WINO_INLINE v8 pairs_lo(v8 a, v8 b) {
+  return __builtin_shuffle(a, b, (v8i){0, 1, 8, 9, 4, 5, 12, 13});
+}
+
+WINO_INLINE v8 pairs_hi(v8 a, v8 b) {
+  return __builtin_shuffle(a, b, (v8i){2, 3, 10, 11, 6, 7, 14, 15});
+}
+
+WINO_INLINE v8 halves_lo(v8 a, v8 b) {
+  return __builtin_shuffle(a, b, (v8i){0, 1, 2, 3, 8, 9, 10, 11});
+}
+
+WINO_INLINE v8 halves_hi(v8 a, v8 b) {
+  return __builtin_shuffle(a, b, (v8i){4, 5, 6, 7, 12, 13, 14, 15});
+}
+
+/* d[j] = column j of the 8 x 8 matrix whose rows are r[0..7] (callers
+ * that use fewer columns let the compiler drop the rest). */
+WINO_INLINE void transpose8(const v8 *r, v8 *d) {
+  v8 t0 = unpack_lo(r[0], r[1]), t1 = unpack_hi(r[0], r[1]);
+  v8 t2 = unpack_lo(r[2], r[3]), t3 = unpack_hi(r[2], r[3]);
+  v8 t4 = unpack_lo(r[4], r[5]), t5 = unpack_hi(r[4], r[5]);
+  v8 t6 = unpack_lo(r[6], r[7]), t7 = unpack_hi(r[6], r[7]);
+  v8 u0 = pairs_lo(t0, t2), u1 = pairs_hi(t0, t2), u2 = pairs_lo(t1, t3), u3 = pairs_hi(t1, t3);
+  v8 u4 = pairs_lo(t4, t6), u5 = pairs_hi(t4, t6), u6 = pairs_lo(t5, t7), u7 = pairs_hi(t5, t7);
+  d[0] = halves_lo(u0, u4);
+  d[1] = halves_lo(u1, u5);
+  d[2] = halves_lo(u2, u6);
+  d[3] = halves_lo(u3, u7);
+  d[4] = halves_hi(u0, u4);
+  d[5] = halves_hi(u1, u5);
+  d[6] = halves_hi(u2, u6);
+  d[7] = halves_hi(u3, u7);
+}
+
+/* ---- filter transform: U = G g G^T, 8 input channels per vector ---- */
+
+/* Component a of G times the column (g0, g1, g2). */
+WINO_INLINE v8 filter_comp(int a, v8 g0, v8 g1, v8 g2) {
+  switch (a) {
+  case 0:
+    return 0.25f * g0;
+  case 1:
+    return (-1.0f / 6) * (g0 + g1 + g2);
+  case 2:
+    return (-1.0f / 6) * (g0 + g2 - g1);
+  case 3:
+    return (1.0f / 24) * g0 + (1.0f / 12) * g1 + (1.0f / 6) * g2;
+  case 4:
+    return (1.0f / 24) * g0 - (1.0f / 12) * g1 + (1.0f / 6) * g2;
+  default:
+    return g2;
+  }
 }
 
 /* Transformed filters of output channel k, input channels [c0, c0 + n)
- * (n <= LANES): u[xi * xi_stride + c - c0]. */
-WINO_INLINE void filter_lanes_body(const wino_plan *p, const float *w, int k, int c0, int n,
+ * (n <= 8): u[xi * xi_stride + c - c0]. */
+WINO_INLINE void filter_group_body(const wino_plan *p, const float *w, int k, int c0, int n,
                                    float *u, size_t xi_stride) {
-  float g[9 * LANES] __attribute__((aligned(64)));
-  v16 t[WT * 3], o[NXI];
   const float *base = w + (size_t)k * p->stride_out + (size_t)c0 * p->stride_in;
-  if (n < LANES)
-    memset(g, 0, sizeof g);
-  /* Tap i of lane l sits at g[i * LANES + l]; flipped filters read the
-   * taps in reverse. */
-  const int f = p->flip ? 8 : 0, d = p->flip ? -1 : 1;
-  for (int l = 0; l < n; l++) {
-    const float *src = base + (size_t)l * p->stride_in + f;
-    g[l] = src[0];
-    g[LANES + l] = src[d];
-    g[2 * LANES + l] = src[2 * d];
-    g[3 * LANES + l] = src[3 * d];
-    g[4 * LANES + l] = src[4 * d];
-    g[5 * LANES + l] = src[5 * d];
-    g[6 * LANES + l] = src[6 * d];
-    g[7 * LANES + l] = src[7 * d];
-    g[8 * LANES + l] = src[8 * d];
-  }
-  for (int j = 0; j < 3; j++)
-    filter_1d(ld16(g + j * LANES), ld16(g + (3 + j) * LANES), ld16(g + (6 + j) * LANES), t + j,
-              3);
-  for (int a = 0; a < WT; a++)
-    filter_1d(t[a * 3], t[a * 3 + 1], t[a * 3 + 2], o + a * WT, 1);
-  if (n == LANES) {
-    for (int xi = 0; xi < NXI; xi++)
-      st16(u + xi * xi_stride, o[xi]);
+  const size_t s = p->stride_in;
+  v8 g[9];
+  if (n == 8) {
+    /* Eight consecutive taps of each filter (1..8 when flipped), turned
+     * into one vector per tap; the ninth tap is gathered. */
+    v8 r[8], t[8];
+    const int off = p->flip ? 1 : 0, last = p->flip ? 0 : 8;
+    for (int l = 0; l < 8; l++)
+      r[l] = ld8(base + l * s + off);
+    transpose8(r, t);
+    v8 x = {base[last],         base[s + last],     base[2 * s + last], base[3 * s + last],
+            base[4 * s + last], base[5 * s + last], base[6 * s + last], base[7 * s + last]};
+    for (int i = 0; i < 8; i++)
+      g[i] = p->flip ? t[7 - i] : t[i];
+    g[8] = x;
   } else {
-    for (int xi = 0; xi < NXI; xi++) {
-      float tmp[LANES] __attribute__((aligned(64)));
-      st16(tmp, o[xi]);
-      memcpy(u + xi * xi_stride, tmp, (size_t)n * sizeof(float));
+    float tap[9][8] __attribute__((aligned(32)));
+    memset(tap, 0, sizeof tap);
+    const int f = p->flip ? 8 : 0, d = p->flip ? -1 : 1;
+    for (int l = 0; l < n; l++)
+      for (int i = 0; i < 9; i++)
+        tap[i][l] = base[l * s + f + i * d];
+    for (int i = 0; i < 9; i++)
+      g[i] = ld8(tap[i]);
+  }
+  for (int a = 0; a < WT; a++) {
+    /* Row a of G g, then times G^T: six values streamed out. */
+    v8 h0 = filter_comp(a, g[0], g[3], g[6]);
+    v8 h1 = filter_comp(a, g[1], g[4], g[7]);
+    v8 h2 = filter_comp(a, g[2], g[5], g[8]);
+    for (int b = 0; b < WT; b++) {
+      v8 o = filter_comp(b, h0, h1, h2);
+      float *dst = u + (size_t)(a * WT + b) * xi_stride;
+      if (n == 8) {
+        st8(dst, o);
+      } else {
+        float tmp[8] __attribute__((aligned(32)));
+        st8(tmp, o);
+        memcpy(dst, tmp, (size_t)n * sizeof(float));
+      }
     }
   }
 }
 
-/* ---- input transform: V = B^T d B, 16 tiles per vector ---- */
+/* ---- input transform: V = B^T d B, 8 tiles per vector ---- */
 
-WINO_INLINE void input_1d(v16 d0, v16 d1, v16 d2, v16 d3, v16 d4, v16 d5, v16 *o, int step) {
+WINO_INLINE void input_1d(v8 d0, v8 d1, v8 d2, v8 d3, v8 d4, v8 d5, v8 *o, int step) {
   o[0] = 4.0f * d0 - 5.0f * d2 + d4;
   o[step] = d3 + d4 - 4.0f * (d1 + d2);
   o[2 * step] = 4.0f * (d1 - d2) + d4 - d3;
@@ -260,54 +316,63 @@ WINO_INLINE void input_1d(v16 d0, v16 d1, v16 d2, v16 d3, v16 d4, v16 d5, v16 *o
   o[5 * step] = 4.0f * d1 - 5.0f * d3 + d5;
 }
 
-/* Gathers the 6x6 input blocks of tiles [t0, t0 + LANES) of one channel
- * into d[point][lane]; positions outside the image and lanes past the last
- * tile read zero. */
-WINO_INLINE void gather_tiles(const wino_plan *p, const float *img, long t0, float *d) {
-  for (int l = 0; l < LANES; l++) {
-    long t = t0 + l;
-    if (t >= p->tiles) {
-      for (int i = 0; i < NXI; i++)
-        d[i * LANES + l] = 0.0f;
-      continue;
-    }
-    int y0 = (int)(t / p->tiles_w) * 4 - p->pad_h;
-    int x0 = (int)(t % p->tiles_w) * 4 - p->pad_w;
-    if (y0 >= 0 && x0 >= 0 && y0 + WT <= p->height && x0 + WT <= p->width) {
-      const float *src = img + (size_t)y0 * p->width + x0;
-      for (int i = 0; i < WT; i++, src += p->width)
-        for (int j = 0; j < WT; j++)
-          d[(i * WT + j) * LANES + l] = src[j];
-      continue;
-    }
-    for (int i = 0; i < WT; i++) {
-      int y = y0 + i;
-      int row_in = y >= 0 && y < p->height;
-      for (int j = 0; j < WT; j++) {
-        int x = x0 + j;
-        d[(i * WT + j) * LANES + l] =
-            row_in && x >= 0 && x < p->width ? img[(size_t)y * p->width + x] : 0.0f;
-      }
+/* Zero rows for lanes past the last tile. */
+static const float zero_row[8];
+
+/* Input tile at (y0, x0) in a zero-padded 6 x 8 patch. */
+WINO_INLINE void input_patch(const wino_plan *p, const float *img, int y0, int x0, float *patch) {
+  for (int i = 0; i < WT; i++) {
+    int y = y0 + i;
+    int row_in = y >= 0 && y < p->height;
+    for (int j = 0; j < 8; j++) {
+      int x = x0 + j;
+      patch[i * 8 + j] = row_in && x >= 0 && x < p->width ? img[(size_t)y * p->width + x] : 0.0f;
     }
   }
 }
 
-/* V[xi][panel][c][lane] for one channel and one panel. */
-WINO_INLINE void input_panel_body(const wino_plan *p, const float *img, long t0, float *v,
+/* V[xi] for tiles [t0, t0 + n) (n <= 8) of one channel: 8 lanes at
+ * v + xi * xi_stride, zero past n.  Each image row of the 8 tiles is
+ * loaded as 8 vectors of 8 pixels and transposed into 6 pixel-column
+ * vectors; tiles that reach out of the image read a padded copy. */
+WINO_INLINE void input_group_body(const wino_plan *p, const float *img, long t0, int n, float *v,
                                   size_t xi_stride) {
-  float d[NXI * LANES] __attribute__((aligned(64)));
-  v16 r[NXI], o[NXI];
-  gather_tiles(p, img, t0, d);
-  for (int i = 0; i < WT; i++) {
-    const float *row = d + i * WT * LANES;
-    input_1d(ld16(row), ld16(row + LANES), ld16(row + 2 * LANES), ld16(row + 3 * LANES),
-             ld16(row + 4 * LANES), ld16(row + 5 * LANES), r + i * WT, 1);
+  float patch[8][WT * 8] __attribute__((aligned(32)));
+  const float *src[8];
+  size_t ld[8];
+  long ty = t0 / p->tiles_w, tx = t0 % p->tiles_w;
+  for (int l = 0; l < 8; l++) {
+    if (l >= n) {
+      src[l] = zero_row;
+      ld[l] = 0;
+      continue;
+    }
+    int y0 = (int)ty * 4 - p->pad_h, x0 = (int)tx * 4 - p->pad_w;
+    if (y0 >= 0 && x0 >= 0 && y0 + WT <= p->height && x0 + 8 <= p->width) {
+      src[l] = img + (size_t)y0 * p->width + x0;
+      ld[l] = (size_t)p->width;
+    } else {
+      input_patch(p, img, y0, x0, patch[l]);
+      src[l] = patch[l];
+      ld[l] = 8;
+    }
+    if (++tx == p->tiles_w)
+      tx = 0, ty++;
   }
-  for (int b = 0; b < WT; b++)
-    input_1d(r[b], r[WT + b], r[2 * WT + b], r[3 * WT + b], r[4 * WT + b], r[5 * WT + b], o + b,
-             WT);
-  for (int xi = 0; xi < NXI; xi++)
-    st16(v + xi * xi_stride, o[xi]);
+  v8 h[NXI];
+  for (int i = 0; i < WT; i++) {
+    v8 r[8], d[8];
+    for (int l = 0; l < 8; l++)
+      r[l] = ld8(src[l] + i * ld[l]);
+    transpose8(r, d);
+    input_1d(d[0], d[1], d[2], d[3], d[4], d[5], h + i * WT, 1);
+  }
+  for (int b = 0; b < WT; b++) {
+    v8 o[WT];
+    input_1d(h[b], h[WT + b], h[2 * WT + b], h[3 * WT + b], h[4 * WT + b], h[5 * WT + b], o, 1);
+    for (int a = 0; a < WT; a++)
+      st8(v + (size_t)(a * WT + b) * xi_stride, o[a]);
+  }
 }
 
 /* ---- the 36 products: a 6 x 16 register block over all channels ---- */
@@ -349,75 +414,117 @@ WINO_INLINE void product_block_body(int kc, const float *u, size_t ldu, const fl
 
 /* ---- output transform: Y = A^T M A, plus bias ---- */
 
-WINO_INLINE void output_1d(v16 m0, v16 m1, v16 m2, v16 m3, v16 m4, v16 m5, v16 *o, int step) {
-  v16 s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+WINO_INLINE void output_1d(v8 m0, v8 m1, v8 m2, v8 m3, v8 m4, v8 m5, v8 *o) {
+  v8 s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
   o[0] = m0 + s12 + s34;
-  o[step] = d12 + 2.0f * d34;
-  o[2 * step] = s12 + 4.0f * s34;
-  o[3 * step] = d12 + 8.0f * d34 + m5;
+  o[1] = d12 + 2.0f * d34;
+  o[2] = s12 + 4.0f * s34;
+  o[3] = d12 + 8.0f * d34 + m5;
 }
 
-/* Output channel plane out gets tiles [t0, t0 + LANES) from M (m points at
- * the panel's first lane of point 0; points are xi_stride apart). */
-WINO_INLINE void output_panel_body(const wino_plan *p, const float *m, size_t xi_stride,
-                                   float bias, long t0, float *out) {
-  v16 s[WT * 4], o[16];
-  float y[16 * LANES] __attribute__((aligned(64)));
-  for (int i = 0; i < WT; i++) {
-    const float *row = m + (size_t)i * WT * xi_stride;
-    output_1d(ld16(row), ld16(row + xi_stride), ld16(row + 2 * xi_stride),
-              ld16(row + 3 * xi_stride), ld16(row + 4 * xi_stride), ld16(row + 5 * xi_stride),
-              s + i * 4, 1);
+WINO_INLINE void st4(float *p, v4 v) { memcpy(p, &v, sizeof v); }
+
+/* Output channel plane out gets tiles [t0, t0 + n) (n <= 8) from M (m
+ * points at the group's first lane of point 0; points are xi_stride
+ * apart).  Each output row of the 8 tiles is transposed into one 4-pixel
+ * store per tile; tiles cut by the image's edge go through a patch. */
+WINO_INLINE void output_group_body(const wino_plan *p, const float *m, size_t xi_stride,
+                                   float bias, long t0, int n, float *out) {
+  float patch[8][16] __attribute__((aligned(32)));
+  float *dst[8];
+  size_t ld[8];
+  int rows[8], cols[8];
+  long ty = t0 / p->tiles_w, tx = t0 % p->tiles_w;
+  for (int l = 0; l < 8; l++) {
+    rows[l] = cols[l] = 0;
+    if (l >= n) {
+      dst[l] = patch[l];
+      ld[l] = 4;
+      continue;
+    }
+    int oy = (int)ty * 4, ox = (int)tx * 4;
+    rows[l] = p->out_h - oy < 4 ? p->out_h - oy : 4;
+    cols[l] = p->out_w - ox < 4 ? p->out_w - ox : 4;
+    if (rows[l] == 4 && cols[l] == 4) {
+      dst[l] = out + (size_t)oy * p->out_w + ox;
+      ld[l] = (size_t)p->out_w;
+    } else {
+      dst[l] = patch[l];
+      ld[l] = 4;
+    }
+    if (++tx == p->tiles_w)
+      tx = 0, ty++;
   }
-  for (int q = 0; q < 4; q++)
-    output_1d(s[q], s[4 + q], s[8 + q], s[12 + q], s[16 + q], s[20 + q], o + q, 4);
-  for (int i = 0; i < 16; i++)
-    st16(y + i * LANES, o[i] + bias);
-  for (int l = 0; l < LANES; l++) {
-    long t = t0 + l;
-    if (t >= p->tiles)
-      break;
-    int oy = (int)(t / p->tiles_w) * 4, ox = (int)(t % p->tiles_w) * 4;
-    int rows = p->out_h - oy < 4 ? p->out_h - oy : 4;
-    int cols = p->out_w - ox < 4 ? p->out_w - ox : 4;
-    float *dst = out + (size_t)oy * p->out_w + ox;
-    for (int i = 0; i < rows; i++, dst += p->out_w)
-      for (int j = 0; j < cols; j++)
-        dst[j] = y[(i * 4 + j) * LANES + l];
+  v8 s[4 * WT];
+  for (int b = 0; b < WT; b++) {
+    v8 o[4];
+    output_1d(ld8(m + (size_t)b * xi_stride), ld8(m + (size_t)(WT + b) * xi_stride),
+              ld8(m + (size_t)(2 * WT + b) * xi_stride), ld8(m + (size_t)(3 * WT + b) * xi_stride),
+              ld8(m + (size_t)(4 * WT + b) * xi_stride), ld8(m + (size_t)(5 * WT + b) * xi_stride),
+              o);
+    for (int q = 0; q < 4; q++)
+      s[q * WT + b] = o[q];
+  }
+  for (int q = 0; q < 4; q++) {
+    v8 o[4];
+    const v8 *sq = s + q * WT;
+    output_1d(sq[0], sq[1], sq[2], sq[3], sq[4], sq[5], o);
+    for (int j = 0; j < 4; j++)
+      o[j] += bias;
+    v8 lo01 = unpack_lo(o[0], o[1]), lo23 = unpack_lo(o[2], o[3]);
+    v8 hi01 = unpack_hi(o[0], o[1]), hi23 = unpack_hi(o[2], o[3]);
+    /* Tile l's row q in the low half of r[l % 4] (l < 4), the high half
+     * for l + 4. */
+    v8 r[4] = {pairs_lo(lo01, lo23), pairs_hi(lo01, lo23), pairs_lo(hi01, hi23),
+               pairs_hi(hi01, hi23)};
+    for (int l = 0; l < 4; l++) {
+      st4(dst[l] + q * ld[l], __builtin_shufflevector(r[l], r[l], 0, 1, 2, 3));
+      st4(dst[l + 4] + q * ld[l + 4], __builtin_shufflevector(r[l], r[l], 4, 5, 6, 7));
+    }
+  }
+  for (int l = 0; l < n; l++) {
+    if (dst[l] != patch[l])
+      continue;
+    float *o = out + (size_t)((t0 + l) / p->tiles_w) * 4 * p->out_w +
+               (size_t)((t0 + l) % p->tiles_w) * 4;
+    for (int i = 0; i < rows[l]; i++)
+      memcpy(o + (size_t)i * p->out_w, patch[l] + i * 4, (size_t)cols[l] * sizeof(float));
   }
 }
 
 /* ---- ISA variants ---- */
 
 typedef struct wino_kernels {
-  void (*filter_lanes)(const wino_plan *p, const float *w, int k, int c0, int n, float *u,
+  void (*filter_group)(const wino_plan *p, const float *w, int k, int c0, int n, float *u,
                        size_t xi_stride);
-  void (*input_panel)(const wino_plan *p, const float *img, long t0, float *v, size_t xi_stride);
+  void (*input_group)(const wino_plan *p, const float *img, long t0, int n, float *v,
+                      size_t xi_stride);
   void (*product_block)(int kc, const float *u, size_t ldu, const float *v, float *m,
                         size_t ldm, int acc);
-  void (*output_panel)(const wino_plan *p, const float *m, size_t xi_stride, float bias, long t0,
-                       float *out);
+  void (*output_group)(const wino_plan *p, const float *m, size_t xi_stride, float bias, long t0,
+                       int n, float *out);
 } wino_kernels;
 
 #define WINO_VARIANT(suffix, attr)                                                          \
-  attr static void filter_lanes_##suffix(const wino_plan *p, const float *w, int k, int c0,  \
+  attr static void filter_group_##suffix(const wino_plan *p, const float *w, int k, int c0,  \
                                          int n, float *u, size_t xi_stride) {               \
-    filter_lanes_body(p, w, k, c0, n, u, xi_stride);                                        \
+    filter_group_body(p, w, k, c0, n, u, xi_stride);                                        \
   }                                                                                         \
-  attr static void input_panel_##suffix(const wino_plan *p, const float *img, long t0,      \
+  attr static void input_group_##suffix(const wino_plan *p, const float *img, long t0, int n, \
                                         float *v, size_t xi_stride) {                       \
-    input_panel_body(p, img, t0, v, xi_stride);                                            \
+    input_group_body(p, img, t0, n, v, xi_stride);                                          \
   }                                                                                         \
   attr static void product_block_##suffix(int kc, const float *u, size_t ldu, const float *v, \
                                           float *m, size_t ldm, int acc) {                  \
     product_block_body(kc, u, ldu, v, m, ldm, acc);                                         \
   }                                                                                         \
-  attr static void output_panel_##suffix(const wino_plan *p, const float *m,                \
-                                         size_t xi_stride, float bias, long t0, float *out) { \
-    output_panel_body(p, m, xi_stride, bias, t0, out);                                      \
+  attr static void output_group_##suffix(const wino_plan *p, const float *m,                \
+                                         size_t xi_stride, float bias, long t0, int n,      \
+                                         float *out) {                                      \
+    output_group_body(p, m, xi_stride, bias, t0, n, out);                                   \
   }                                                                                         \
-  static const wino_kernels kernels_##suffix = {filter_lanes_##suffix, input_panel_##suffix,   \
-                                                product_block_##suffix, output_panel_##suffix};
+  static const wino_kernels kernels_##suffix = {filter_group_##suffix, input_group_##suffix,   \
+                                                product_block_##suffix, output_group_##suffix};
 
 WINO_VARIANT(generic, )
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -457,9 +564,12 @@ static void block_inputs(const wino_job *j, const float *in, long t0, int panels
   long lo, hi;
   par_split(p->cin, tid, nth, &lo, &hi);
   for (long c = lo; c < hi; c++)
-    for (int pn = 0; pn < panels; pn++)
-      j->kern->input_panel(p, in + c * plane, t0 + (long)pn * LANES,
-                           v + ((size_t)pn * p->cin + c) * LANES, xi_stride);
+    for (int g = 0; g < 2 * panels; g++) {
+      long tg = t0 + (long)g * 8;
+      int n = p->tiles - tg < 8 ? (int)(p->tiles - tg) : 8;
+      j->kern->input_group(p, in + c * plane, tg, n > 0 ? n : 0,
+                           v + ((size_t)(g / 2) * p->cin + c) * LANES + g % 2 * 8, xi_stride);
+    }
 }
 
 /* A member's chunk of output channels [k0, k0 + rows) (rows <= KCH, a
@@ -476,9 +586,8 @@ static void chunk_filters(const wino_job *j, const float *w, int k0, int rows, i
         memset(row + xi * xi_stride, 0, (size_t)kc * sizeof(float));
       continue;
     }
-    for (int c = 0; c < kc; c += LANES)
-      j->kern->filter_lanes(p, w, k0 + r, c0 + c, kc - c < LANES ? kc - c : LANES, row + c,
-                            xi_stride);
+    for (int c = 0; c < kc; c += 8)
+      j->kern->filter_group(p, w, k0 + r, c0 + c, kc - c < 8 ? kc - c : 8, row + c, xi_stride);
   }
 }
 
@@ -508,9 +617,12 @@ static void chunk_outputs(const wino_job *j, int k0, int rows, long t0, int pane
   const size_t xi_stride = (size_t)KCH * p->tile_block;
   for (int r = 0; r < rows && k0 + r < p->kout; r++) {
     float bk = bias ? bias[k0 + r] : 0.0f;
-    for (int pn = 0; pn < panels; pn++)
-      j->kern->output_panel(p, m + (size_t)r * p->tile_block + (size_t)pn * LANES, xi_stride, bk,
-                            t0 + (long)pn * LANES, out + (size_t)(k0 + r) * plane);
+    for (int g = 0; g < 2 * panels && t0 + g * 8 < p->tiles; g++) {
+      long tg = t0 + (long)g * 8;
+      int n = p->tiles - tg < 8 ? (int)(p->tiles - tg) : 8;
+      j->kern->output_group(p, m + (size_t)r * p->tile_block + (size_t)g * 8, xi_stride, bk, tg,
+                            n, out + (size_t)(k0 + r) * plane);
+    }
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "math/conv_engine.h"
 #include "math/parallel.h"
+#include "math/winograd_wgrad.h"
 
 static const char *const engine_names[] = {"gemm", "winograd", "auto"};
 #define N_ENGINES (sizeof engine_names / sizeof engine_names[0])
@@ -249,6 +250,74 @@ START_TEST(test_workspace_bounded) {
 }
 END_TEST
 
+/* The Winograd weight gradient on its own, whatever auto picks: against
+ * the reference and against the gemm engine (verify's tolerance), with
+ * w_diff accumulated into and garbage in the scratch. */
+static const conv_case wgrad_cases[] = {
+    /* c  h   w   k  kh kw ph pw sh sw dh dw group */
+    {5, 13, 11, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},     /* partial tiles at both edges */
+    {4, 9, 10, 6, 3, 3, 0, 0, 1, 1, 1, 1, 1},      /* no padding */
+    {6, 7, 5, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1},       /* pad 2 */
+    {4, 6, 9, 5, 3, 3, 2, 0, 1, 1, 1, 1, 1},       /* uneven pads */
+    {1, 3, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},       /* single tile */
+    {2, 1, 7, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1},       /* one input row */
+    {6, 10, 10, 9, 3, 3, 1, 1, 1, 1, 1, 1, 3},     /* 3 groups, odd channel counts */
+    {17, 33, 35, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* ragged panels and rows of 6 */
+    {3, 71, 69, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1},    /* several tile blocks */
+    {40, 30, 31, 20, 3, 3, 2, 1, 1, 1, 1, 1, 2},   /* groups, several panels */
+    {1030, 15, 14, 31, 3, 3, 1, 1, 1, 1, 1, 1, 1}, /* several blocks and passes */
+    {64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* VGG's deepest size, scaled down */
+};
+
+static void run_wgrad_case(const conv_case *q, int case_no) {
+  conv_geom g = geom_of(q);
+  const im2col_shape *s = &g.in;
+  size_t nx = (size_t)s->channels * s->height * s->width;
+  size_t ny = (size_t)g.out_channels * s->out_h * s->out_w;
+  size_t nw = (size_t)g.out_channels * (s->channels / g.group) * 9;
+  float *x = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float));
+  float *w0 = malloc(nw * sizeof(float)), *dw = malloc(nw * sizeof(float));
+  float *gw = malloc(nw * sizeof(float));
+  double *rdw = malloc(nw * sizeof(double)), *gref = malloc(nw * sizeof(double));
+  ck_assert(x && dy && w0 && dw && gw && rdw && gref);
+  fill(x, nx, 11 + case_no);
+  fill(dy, ny, 12 + case_no);
+  fill(w0, nw, 13 + case_no);
+  ref_backward_weights(&g, x, dy, w0, rdw);
+  size_t gws = conv_engine_gemm.workspace(&g);
+  float *ws_gemm = malloc((gws ? gws : 1) * sizeof(float));
+  ck_assert_ptr_nonnull(ws_gemm);
+  memcpy(gw, w0, nw * sizeof(float));
+  conv_engine_gemm.backward_weights(&g, x, dy, gw, ws_gemm);
+  for (size_t i = 0; i < nw; i++)
+    gref[i] = gw[i];
+  for (int th = 1; th <= 3; th++) {
+    g.threads = th;
+    size_t wsf = wino_wgrad_workspace(&g);
+    ck_assert_uint_le(wsf, (size_t)4 << 20);
+    float *ws = malloc(wsf * sizeof(float));
+    ck_assert_ptr_nonnull(ws);
+    fill(ws, wsf, 5);
+    memcpy(dw, w0, nw * sizeof(float));
+    wino_backward_weights(&g, x, dy, dw, ws);
+    expect_close(dw, rdw, nw, 1e-4, "winograd weights vs reference", "winograd", case_no);
+    expect_close(dw, gref, nw, 1e-4, "winograd weights vs gemm", "winograd", case_no);
+    free(ws);
+  }
+  free(ws_gemm);
+  free(x), free(dy), free(w0), free(dw), free(gw), free(rdw), free(gref);
+}
+
+START_TEST(test_winograd_weight_gradient) { run_wgrad_case(&wgrad_cases[_i], _i); }
+END_TEST
+
+START_TEST(test_winograd_weight_gradient_generic) {
+  setenv("CREMA_SIMD", "generic", 1);
+  run_wgrad_case(&wgrad_cases[_i], _i);
+  unsetenv("CREMA_SIMD");
+}
+END_TEST
+
 typedef struct team_test {
   int counts[8][4];
 } team_test;
@@ -290,6 +359,9 @@ static Suite *conv_engines_suite(void) {
   /* The multi-block case is covered by the dispatching run above. */
   tcase_add_loop_test(t, test_generic_kernels_match_reference, 0, 10);
   tcase_add_test(t, test_winograd_scope);
+  tcase_add_loop_test(t, test_winograd_weight_gradient, 0,
+                      sizeof wgrad_cases / sizeof wgrad_cases[0]);
+  tcase_add_loop_test(t, test_winograd_weight_gradient_generic, 0, 9);
   tcase_add_test(t, test_workspace_bounded);
   tcase_add_test(t, test_parallel_team);
   suite_add_tcase(s, t);

@@ -542,6 +542,29 @@ START_TEST(test_pool_max_hand) {
 }
 END_TEST
 
+/* The 2x2 stride-2 case has a path of its own: ties go to the first in scan
+ * order, NaN never wins, a window of -inf only has no argmax (-1, value
+ * -FLT_MAX), and the ceil-rounded edge windows (3x5 input) are partial. */
+START_TEST(test_pool_max_2x2_hand) {
+  int naxes[1] = {4};
+  int shapes[1][6] = {{1, 1, 3, 5}};
+  harness h;
+  harness_must_open(&h, "name: 'p' type: 'Pooling' pooling_param { pool: MAX kernel_size: 2 "
+                        "stride: 2 }",
+                    1, naxes, (const int(*)[6])shapes, 2);
+  const float inf = INFINITY, nan = NAN;
+  const float x[15] = {2, 2, -inf, -inf, 1, 2, 2, -inf, -inf, 3, nan, 4, 6, 6, 5};
+  set_values(h.bv[0], x);
+  harness_forward(&h);
+  ck_assert_int_eq(h.tv[0]->shape[2], 2);
+  ck_assert_int_eq(h.tv[0]->shape[3], 3);
+  const float want[6] = {2, -FLT_MAX, 3, 4, 6, 5}, mask[6] = {0, -1, 9, 11, 12, 14};
+  assert_close(h.tv[0]->data, want, 6, 0.0f, "max");
+  assert_close(h.tv[1]->data, mask, 6, 0.0f, "mask");
+  harness_close(&h);
+}
+END_TEST
+
 /* 3x3 input, kernel 2, stride 2, pad 1: ceil gives 3 outputs, but the third
  * window would start in the bottom padding, so Caffe keeps 2.  Averages
  * divide by the window clipped to the padded image. */
@@ -1047,6 +1070,7 @@ static Suite *layers_a_suite(void) {
   tcase_add_test(t, test_conv_engine_env);
   tcase_add_test(t, test_conv_reshape);
   tcase_add_test(t, test_pool_max_hand);
+  tcase_add_test(t, test_pool_max_2x2_hand);
   tcase_add_test(t, test_pool_ave_pad_hand);
   tcase_add_loop_test(t, test_pool_shapes, 0, 8);
   tcase_add_test(t, test_pool_errors);
