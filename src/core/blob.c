@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/blob.h"
+#include "math/parallel.h"
 
 /* 64-byte alignment suits AVX-512 loads and OpenBLAS's packing. */
 #define BLOB_ALIGN 64
@@ -22,7 +23,7 @@ static float *alloc_floats(size_t n, crema_error *err) {
     crema_fail(err, CREMA_ERR_NOMEM, "out of memory allocating a blob of %zu floats", n);
     return NULL;
   }
-  memset(p, 0, bytes);
+  par_zero(p, bytes);
   return p;
 }
 

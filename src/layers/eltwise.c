@@ -515,6 +515,23 @@ static crema_status power_reshape(layer *l, const blob_list *bottom, const blob_
   return layer_reshape_like(l, top->v[0], bottom->v[0], err);
 }
 
+/* y = x * scale + shift, skipping the steps Caffe skips (adding 0 would
+ * turn -0 into +0), in loops simple enough to vectorise: the weighted
+ * side outputs of the segmentation nets are Power layers with power 1. */
+static void power_affine(const float *x, float scale, float shift, float *y, size_t n) {
+  if (scale != 1.0f && shift != 0.0f)
+    for (size_t i = 0; i < n; i++)
+      y[i] = x[i] * scale + shift;
+  else if (scale != 1.0f)
+    for (size_t i = 0; i < n; i++)
+      y[i] = x[i] * scale;
+  else if (shift != 0.0f)
+    for (size_t i = 0; i < n; i++)
+      y[i] = x[i] + shift;
+  else if (y != x)
+    memmove(y, x, n * sizeof(float));
+}
+
 static crema_status power_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                   crema_error *err) {
   power_priv *p = l->priv;
@@ -536,13 +553,17 @@ static crema_status power_forward(layer *l, const blob_list *bottom, const blob_
     memcpy(p->saved, b->data, n * sizeof(float));
   }
   const float *x = b->data;
+  if (c.power == 1.0f) {
+    power_affine(x, c.scale, c.shift, y, n);
+    return CREMA_OK;
+  }
   for (size_t i = 0; i < n; i++) {
     float v = x[i];
     if (c.scale != 1.0f)
       v *= c.scale;
     if (c.shift != 0.0f)
       v += c.shift;
-    y[i] = c.power == 1.0f ? v : powf(v, c.power);
+    y[i] = powf(v, c.power);
   }
   return CREMA_OK;
 }

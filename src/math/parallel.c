@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "math/parallel.h"
 
@@ -109,4 +110,34 @@ void par_run(int nthreads, par_body body, void *ctx) {
 void par_split(long n, int tid, int nthreads, long *lo, long *hi) {
   *lo = n * tid / nthreads;
   *hi = n * (tid + 1) / nthreads;
+}
+
+/* Below this, starting a thread costs more than it saves. */
+#define PAR_ZERO_MIN ((size_t)16 << 20)
+
+typedef struct zero_job {
+  unsigned char *p;
+  size_t bytes;
+} zero_job;
+
+static void zero_body(par_team *team, int tid, int nthreads, void *ctx) {
+  const zero_job *j = ctx;
+  /* Whole pages per member, so no page is faulted by two. */
+  long pages = (long)((j->bytes + 4095) / 4096), lo, hi;
+  par_split(pages, tid, nthreads, &lo, &hi);
+  size_t a = (size_t)lo * 4096, b = (size_t)hi * 4096;
+  if (b > j->bytes)
+    b = j->bytes;
+  if (a < b)
+    memset(j->p + a, 0, b - a);
+}
+
+void par_zero(void *p, size_t bytes) {
+  int n = par_threads();
+  if (n <= 1 || bytes < PAR_ZERO_MIN) {
+    memset(p, 0, bytes);
+    return;
+  }
+  zero_job j = {p, bytes};
+  par_run(n, zero_body, &j);
 }

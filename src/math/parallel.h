@@ -8,6 +8,8 @@
 #ifndef CREMA_MATH_PARALLEL_H
 #define CREMA_MATH_PARALLEL_H
 
+#include <stddef.h>
+
 typedef struct par_team par_team;
 
 /* Body run by every member: tid in [0, nthreads). */
@@ -27,5 +29,11 @@ void par_sync(par_team *team);
 
 /* Member tid's share [*lo, *hi) of n items split evenly. */
 void par_split(long n, int tid, int nthreads, long *lo, long *hi);
+
+/* memset(p, 0, bytes), split over the team when large.  The first touch of
+ * fresh memory is page faults, and in a virtual machine the host's too:
+ * loading VGG-16's weights spent most of its time there, and faults on
+ * two cores go nearly twice as fast. */
+void par_zero(void *p, size_t bytes);
 
 #endif
