@@ -184,6 +184,13 @@ tests_unit_check_conv_engines_SOURCES = tests/unit/check_conv_engines.c
 tests_unit_check_conv_engines_CFLAGS = $(TEST_CFLAGS)
 tests_unit_check_conv_engines_LDADD = $(TEST_LIBS)
 
+# math: the BLAS wrappers (gemv routing, products split over the team)
+check_PROGRAMS += tests/unit/check_blas
+TESTS += tests/unit/check_blas
+tests_unit_check_blas_SOURCES = tests/unit/check_blas.c
+tests_unit_check_blas_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_blas_LDADD = $(TEST_LIBS)
+
 # Everything the tests read: fixtures (with their LICENSE files) and the
 # leak suppressions .ci/run uses.
 EXTRA_DIST += tests/data tests/lsan.supp

@@ -7,6 +7,7 @@
 #include "graph/net.h"
 #include "graph/plan.h"
 #include "io/upgrade.h"
+#include "math/parallel.h"
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -815,6 +816,8 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
     opts = &defaults;
   }
   *out = NULL;
+  /* crema parallelises its own BLAS calls (math/parallel.h says why). */
+  par_blas_one_thread();
   net *n = crema_calloc(1, sizeof *n, err);
   if (!n)
     return CREMA_ERR_NOMEM;

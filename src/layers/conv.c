@@ -309,13 +309,24 @@ static void add_bias(float *restrict out, const float *restrict bias, int channe
   }
 }
 
+/* Eight partial sums, so the compiler can keep them in one vector (a single
+ * running sum is a chain of dependent additions it may not reorder). */
+#define BIAS_LANES 8
+
 static void accumulate_bias_diff(float *restrict bias_diff, const float *restrict top_diff,
                                  int channels, size_t spatial) {
   for (int c = 0; c < channels; c++) {
     const float *restrict t = top_diff + (size_t)c * spatial;
+    float part[BIAS_LANES] = {0};
+    size_t i = 0;
+    for (; i + BIAS_LANES <= spatial; i += BIAS_LANES)
+      for (int k = 0; k < BIAS_LANES; k++)
+        part[k] += t[i + k];
     float sum = 0.0f;
-    for (size_t i = 0; i < spatial; i++)
+    for (; i < spatial; i++)
       sum += t[i];
+    for (int k = 0; k < BIAS_LANES; k++)
+      sum += part[k];
     bias_diff[c] += sum;
   }
 }

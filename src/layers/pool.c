@@ -13,6 +13,7 @@
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "math/blas.h"
+#include "math/parallel.h"
 
 #define POOL_MAX_PARAM (1 << 24)
 
@@ -211,6 +212,16 @@ static inline void pick_larger(float v, int at, float *best, int *arg) {
   *arg = larger ? at : *arg;
 }
 
+/* Output o's maximum and where it was (the mask top holds it as a float). */
+static inline void store_max(int o, float best, int arg, float *restrict y, int *restrict mask,
+                             float *restrict fmask) {
+  y[o] = best;
+  if (fmask)
+    fmask[o] = (float)arg;
+  else
+    mask[o] = arg;
+}
+
 /* 2x2 windows with stride 2 and no padding (VGG's and most nets' pooling):
  * the four candidates in Caffe's scan order, without the general window
  * bookkeeping.  Returns how many leading outputs of row ph it produced. */
@@ -232,12 +243,7 @@ static int max_2x2_row(const pool_priv *p, const float *restrict x, int ph, floa
     pick_larger(r0[c + 1], top + c + 1, &best, &arg);
     pick_larger(r1[c], top + p->width + c, &best, &arg);
     pick_larger(r1[c + 1], top + p->width + c + 1, &best, &arg);
-    int o = ph * p->pooled_w + pw;
-    y[o] = best;
-    if (fmask)
-      fmask[o] = (float)arg;
-    else
-      mask[o] = arg;
+    store_max(ph * p->pooled_w + pw, best, arg, y, mask, fmask);
   }
   return full;
 }
@@ -252,17 +258,9 @@ static void max_forward_plane(const pool_priv *p, const float *restrict x, float
       for (int h = w.h0; h < w.h1; h++) {
         const float *restrict row = x + (size_t)h * p->width;
         for (int c = w.w0; c < w.w1; c++)
-          if (row[c] > best) {
-            best = row[c];
-            arg = h * p->width + c;
-          }
+          pick_larger(row[c], h * p->width + c, &best, &arg);
       }
-      int o = ph * p->pooled_w + pw;
-      y[o] = best;
-      if (fmask)
-        fmask[o] = (float)arg;
-      else
-        mask[o] = arg;
+      store_max(ph * p->pooled_w + pw, best, arg, y, mask, fmask);
     }
   }
 }
@@ -283,23 +281,41 @@ static void ave_forward_plane(const pool_priv *p, const float *restrict x, float
   }
 }
 
+typedef struct pool_job {
+  const pool_priv *p;
+  const float *x;
+  float *y, *fmask;
+  int is_max;
+} pool_job;
+
+/* Planes are independent: the team splits them. */
+static void pool_member(par_team *team, int tid, int nthreads, void *ctx) {
+  const pool_job *j = ctx;
+  const pool_priv *p = j->p;
+  size_t in_plane = (size_t)p->height * p->width, out_plane = (size_t)p->pooled_h * p->pooled_w;
+  long lo, hi;
+  par_split((long)p->num * p->channels, tid, nthreads, &lo, &hi);
+  for (size_t i = (size_t)lo; i < (size_t)hi; i++) {
+    if (j->is_max)
+      max_forward_plane(p, j->x + i * in_plane, j->y + i * out_plane,
+                        j->fmask ? NULL : p->mask + i * out_plane,
+                        j->fmask ? j->fmask + i * out_plane : NULL);
+    else
+      ave_forward_plane(p, j->x + i * in_plane, j->y + i * out_plane);
+  }
+}
+
+/* Input values below which one thread pools the whole blob (starting a
+ * thread costs tens of microseconds). */
+#define POOL_PARALLEL_MIN ((size_t)1 << 18)
+
 static crema_status pool_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                  crema_error *err) {
   pool_priv *p = l->priv;
-  size_t in_plane = (size_t)p->height * p->width, out_plane = (size_t)p->pooled_h * p->pooled_w;
-  size_t planes = (size_t)p->num * p->channels;
-  const float *x = bottom->v[0]->data;
-  float *y = top->v[0]->data;
   int is_max = p->method == CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
-  float *fmask = is_max && top->n > 1 ? top->v[1]->data : NULL;
-  for (size_t i = 0; i < planes; i++) {
-    if (is_max)
-      max_forward_plane(p, x + i * in_plane, y + i * out_plane,
-                        fmask ? NULL : p->mask + i * out_plane,
-                        fmask ? fmask + i * out_plane : NULL);
-    else
-      ave_forward_plane(p, x + i * in_plane, y + i * out_plane);
-  }
+  pool_job j = {p, bottom->v[0]->data, top->v[0]->data,
+                is_max && top->n > 1 ? top->v[1]->data : NULL, is_max};
+  par_run(bottom->v[0]->count >= POOL_PARALLEL_MIN ? par_threads() : 1, pool_member, &j);
   return CREMA_OK;
 }
 

@@ -4,46 +4,140 @@
 #include <string.h>
 
 #include "math/blas.h"
+#include "math/parallel.h"
+
+/* OpenBLAS runs on the calling thread (par_blas_one_thread); large
+ * products are split here over the team, by blocks of the output. */
+
+/* Multiply-adds below which a product runs on one thread (a thread start
+ * costs about as much as 10^5 of them). */
+#define BLAS_PARALLEL_MIN 2e6
+/* Output columns or rows per unit of work: whole register blocks. */
+#define BLAS_UNIT 16
+
+typedef struct gemm_job {
+  int ta, tb, m, n, k;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+  int lda, ldb, ldc;
+  int split_n; /* split C by columns, else by rows */
+} gemm_job;
+
+static void unit_share(int total, int tid, int nthreads, int *lo, int *hi) {
+  long a, b;
+  par_split((total + BLAS_UNIT - 1) / BLAS_UNIT, tid, nthreads, &a, &b);
+  *lo = (int)(a * BLAS_UNIT);
+  *hi = (int)(b * BLAS_UNIT) < total ? (int)(b * BLAS_UNIT) : total;
+}
+
+static void sgemm_block(const gemm_job *j, int m, int n, const float *a, const float *b,
+                        float *c) {
+  cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans,
+              j->tb ? CblasTrans : CblasNoTrans, m, n, j->k, j->alpha, a, j->lda, b, j->ldb,
+              j->beta, c, j->ldc);
+}
+
+static void gemm_member(par_team *team, int tid, int nthreads, void *ctx) {
+  const gemm_job *j = ctx;
+  int lo, hi;
+  if (j->split_n) {
+    unit_share(j->n, tid, nthreads, &lo, &hi);
+    if (lo < hi)
+      sgemm_block(j, j->m, hi - lo, j->a, j->tb ? j->b + (size_t)lo * j->ldb : j->b + lo,
+                  j->c + lo);
+  } else {
+    unit_share(j->m, tid, nthreads, &lo, &hi);
+    if (lo < hi)
+      sgemm_block(j, hi - lo, j->n, j->ta ? j->a + lo : j->a + (size_t)lo * j->lda, j->b,
+                  j->c + (size_t)lo * j->ldc);
+  }
+}
+
+/* y = alpha op(A) x + beta y for row-major A (rows x cols, leading
+ * dimension lda), split by blocks of y. */
+typedef struct gemv_job {
+  int trans, rows, cols, lda;
+  float alpha, beta;
+  const float *a, *x;
+  float *y;
+} gemv_job;
+
+static void gemv_member(par_team *team, int tid, int nthreads, void *ctx) {
+  const gemv_job *j = ctx;
+  int lo, hi;
+  if (j->trans) {
+    unit_share(j->cols, tid, nthreads, &lo, &hi);
+    if (lo < hi)
+      cblas_sgemv(CblasRowMajor, CblasTrans, j->rows, hi - lo, j->alpha, j->a + lo, j->lda,
+                  j->x, 1, j->beta, j->y + lo, 1);
+  } else {
+    unit_share(j->rows, tid, nthreads, &lo, &hi);
+    if (lo < hi)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, j->cols, j->alpha,
+                  j->a + (size_t)lo * j->lda, j->lda, j->x, 1, j->beta, j->y + lo, 1);
+  }
+}
+
+static int team_for(double work) {
+  int n = par_threads();
+  return work >= BLAS_PARALLEL_MIN ? n : 1;
+}
+
+static void gemv_ld(int trans, int rows, int cols, float alpha, const float *a, int lda,
+                    const float *x, float beta, float *y) {
+  gemv_job j = {trans, rows, cols, lda, alpha, beta, a, x, y};
+  par_run(team_for((double)rows * cols), gemv_member, &j);
+}
 
 /* A product with one row or one column is a matrix-vector product.  For a
  * fully connected layer at batch 1, sgemm would first copy (pack) the whole
  * weight matrix, doubling the memory traffic of a memory-bound layer; Caffe
  * takes gemv there too. */
 static int gemm_as_gemv(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                        const float *A, const float *B, float beta, float *C) {
+                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                        int ldc) {
   if (M == 1) {
-    /* The row of op(A) is contiguous either way (lda is K, or M = 1). */
+    /* The row of op(A) is contiguous when A is not transposed, or is a
+     * column of a one-column matrix with lda 1. */
+    if (trans_a && lda != 1)
+      return 0;
     if (trans_b)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, K, A, 1, beta, C, 1);
+      gemv_ld(0, N, K, alpha, B, ldb, A, beta, C);
     else
-      cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, N, A, 1, beta, C, 1);
+      gemv_ld(1, K, N, alpha, B, ldb, A, beta, C);
     return 1;
   }
-  if (N == 1) {
-    /* Likewise the column of op(B) (ldb is 1, or K). */
+  if (N == 1 && ldc == 1 && (trans_b || ldb == 1)) {
     if (trans_a)
-      cblas_sgemv(CblasRowMajor, CblasTrans, K, M, alpha, A, M, B, 1, beta, C, 1);
+      gemv_ld(1, K, M, alpha, A, lda, B, beta, C);
     else
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, alpha, A, K, B, 1, beta, C, 1);
+      gemv_ld(0, M, K, alpha, A, lda, B, beta, C);
     return 1;
   }
   return 0;
 }
 
+void math_gemm_ld(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+  if (K > 0 && gemm_as_gemv(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+    return;
+  gemm_job j = {trans_a, trans_b, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, N >= M};
+  int nth = team_for((double)M * N * K);
+  if ((j.split_n ? N : M) < 2 * BLAS_UNIT)
+    nth = 1;
+  par_run(nth, gemm_member, &j);
+}
+
 void math_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                const float *B, float beta, float *C) {
-  if (K > 0 && gemm_as_gemv(trans_a, trans_b, M, N, K, alpha, A, B, beta, C))
-    return;
-  int lda = trans_a ? M : K;
-  int ldb = trans_b ? K : N;
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, N);
+  math_gemm_ld(trans_a, trans_b, M, N, K, alpha, A, trans_a ? M : K, B, trans_b ? K : N, beta, C,
+               N);
 }
 
 void math_gemv(int trans_a, int M, int N, float alpha, const float *A, const float *x,
                float beta, float *y) {
-  cblas_sgemv(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, M, N, alpha, A, N, x, 1, beta,
-              y, 1);
+  gemv_ld(trans_a, M, N, alpha, A, N, x, beta, y);
 }
 
 void math_axpy(int n, float alpha, const float *x, float *y) { cblas_saxpy(n, alpha, x, 1, y, 1); }

@@ -8,6 +8,10 @@
  * all row-major (caffe_cpu_gemm). */
 void math_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                const float *B, float beta, float *C);
+/* The same with explicit leading dimensions, so that a block of a larger
+ * matrix can be an operand or the result. */
+void math_gemm_ld(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
 /* y = alpha * op(A) * x + beta * y, A is M x N row-major (caffe_cpu_gemv). */
 void math_gemv(int trans_a, int M, int N, float alpha, const float *A, const float *x,
                float beta, float *y);

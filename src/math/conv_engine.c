@@ -1,9 +1,10 @@
 #include "config.h"
 
-#include <cblas.h>
 #include <string.h>
 
+#include "math/blas.h"
 #include "math/conv_engine.h"
+#include "math/winograd_wgrad.h"
 
 /* Caffe skips im2col when the column matrix would equal the image. */
 static int is_pointwise(const conv_geom *g) {
@@ -59,8 +60,7 @@ static gemm_dims dims_of(const conv_geom *g) {
  * dimensions, so a band can address a slice of the output's columns. */
 static void gemm_ld(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                     const float *b, int ldb, float beta, float *c, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-              n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  math_gemm_ld(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 static void add_bias(float *restrict out, const float *restrict bias, int channels,
@@ -155,7 +155,8 @@ const conv_engine conv_engine_gemm = {
 
 /* Selectable engines; "auto" (the default) takes the first that says it
  * is preferred for a geometry, else gemm. */
-static const conv_engine *const engines[] = {&conv_engine_gemm, &conv_engine_winograd, NULL};
+static const conv_engine *const engines[] = {&conv_engine_gemm, &conv_engine_winograd,
+                                             &conv_engine_direct, &conv_engine_depthwise, NULL};
 
 static int is_auto(const char *name) { return !name || !*name || !strcmp(name, "auto"); }
 
@@ -197,6 +198,11 @@ void conv_engine_resolve(const char *name, const conv_geom *g, conv_engine *out,
   if (!want || (want->supports && !want->supports(g)))
     want = base;
   *out = *want;
+  /* On tiny images Winograd's weight gradient loses to SGEMM (its
+   * per-filter transforms stop being amortised over tiles), which its own
+   * preference says, whatever the forward pass's. */
+  if (is_auto(name) && want == &conv_engine_winograd && !wino_wgrad_preferred(g))
+    out->backward_weights = NULL;
   size_t ws = workspace_of(want, g);
   int needs_base = 0;
   if (!out->forward) {

@@ -4,6 +4,7 @@
  * The layer (Convolution or Deconvolution) owns shapes and the batch loop;
  * an engine only maps one image.  Engines are chosen per geometry:
  * CREMA_CONV names a preferred engine ("gemm" is im2col + SGEMM as Caffe,
+ * "direct" accumulates in registers for images of up to 4 channels,
  * "winograd" is F(4x4,3x3) for 3x3 stride-1 kernels, "auto", the default,
  * picks the fastest that applies); an engine that cannot handle a
  * geometry, or lacks an operation, falls back to gemm for it.  Scratch
@@ -50,9 +51,18 @@ typedef struct conv_engine {
 
 /* The im2col + SGEMM engine (Caffe's), which handles everything. */
 extern const conv_engine conv_engine_gemm;
-/* Winograd F(4x4,3x3) (math/winograd.c): 3x3, stride 1, dilation 1, pad
- * <= 2; the weight gradient is left to gemm. */
+/* Winograd F(4x4,3x3) (math/winograd.c, weight gradient in
+ * math/winograd_wgrad.c): 3x3, stride 1, dilation 1, pad <= 2.  "auto"
+ * keeps gemm's weight gradient on tiny images. */
 extern const conv_engine conv_engine_winograd;
+
+/* Direct convolution for few input channels (math/conv_direct.c):
+ * forward only, stride 1, no dilation, one group. */
+extern const conv_engine conv_engine_direct;
+
+/* Depthwise convolution, one channel per group (math/conv_depthwise.c):
+ * any kernel, stride, pad and dilation, all three operations, no scratch. */
+extern const conv_engine conv_engine_depthwise;
 
 /* Checks that name (NULL or "" for the default "auto") is a known engine. */
 crema_status conv_engine_check_name(const char *name, crema_error *err);

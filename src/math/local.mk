@@ -2,6 +2,7 @@
 libcrema_impl_la_SOURCES += \
 	src/math/blas.c src/math/blas.h \
 	src/math/im2col.c src/math/im2col.h src/math/conv_engine.c src/math/conv_engine.h \
+	src/math/conv_direct.c src/math/conv_depthwise.c src/math/simd.h \
 	src/math/winograd.c src/math/winograd_wgrad.c src/math/winograd_wgrad.h \
 	src/math/parallel.c src/math/parallel.h \
 	src/math/filler.c src/math/filler.h

@@ -3,6 +3,8 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "math/parallel.h"
@@ -27,11 +29,30 @@ typedef struct par_member {
   int tid;
 } par_member;
 
+/* A positive thread count from the environment variable name, else 0. */
+static int env_threads(const char *name) {
+  const char *v = getenv(name);
+  if (!v || !*v)
+    return 0;
+  char *end;
+  long n = strtol(v, &end, 10);
+  return *end == '\0' && n > 0 ? (n > PAR_MAX_THREADS ? PAR_MAX_THREADS : (int)n) : 0;
+}
+
 int par_threads(void) {
-  int n = openblas_get_num_threads();
-  if (n < 1)
-    return 1;
-  return n > PAR_MAX_THREADS ? PAR_MAX_THREADS : n;
+  int n = env_threads("OPENBLAS_NUM_THREADS");
+  if (!n)
+    n = env_threads("OMP_NUM_THREADS");
+  if (!n) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    n = cpus < 1 ? 1 : cpus > PAR_MAX_THREADS ? PAR_MAX_THREADS : (int)cpus;
+  }
+  return n;
+}
+
+void par_blas_one_thread(void) {
+  if (openblas_get_num_threads() != 1)
+    openblas_set_num_threads(1);
 }
 
 static inline void cpu_relax(void) {

@@ -15,9 +15,15 @@ typedef struct par_team par_team;
 /* Body run by every member: tid in [0, nthreads). */
 typedef void (*par_body)(par_team *team, int tid, int nthreads, void *ctx);
 
-/* Threads the kernels use: OpenBLAS's setting (OPENBLAS_NUM_THREADS or
- * OMP_NUM_THREADS), so one variable sizes both. */
+/* Threads crema uses: OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS (as
+ * OpenBLAS reads them), else the online CPUs. */
 int par_threads(void);
+
+/* Runs OpenBLAS on the calling thread only; crema splits its own BLAS
+ * calls over its teams (math/blas.c).  After every call OpenBLAS's idle
+ * workers spin for about 0.1 s, yielding the core in a loop: next to a
+ * team of ours on 2 cores that cost a quarter of VGG-16's forward time. */
+void par_blas_one_thread(void);
 
 /* Runs body on up to nthreads threads (the caller is member 0).  When a
  * thread cannot be started the team is simply smaller: body must split its
