@@ -11,7 +11,7 @@
 /* 64-byte alignment suits AVX-512 loads and OpenBLAS's packing. */
 #define BLOB_ALIGN 64
 
-static float *alloc_floats(size_t n, crema_error *err) {
+static float *alloc_floats(size_t n, int zero, crema_error *err) {
   size_t bytes;
   if (!size_mul(n ? n : 1, sizeof(float), &bytes)) {
     crema_fail(err, CREMA_ERR_NOMEM, "blob of %zu floats overflows", n);
@@ -23,7 +23,8 @@ static float *alloc_floats(size_t n, crema_error *err) {
     crema_fail(err, CREMA_ERR_NOMEM, "out of memory allocating a blob of %zu floats", n);
     return NULL;
   }
-  par_zero(p, bytes);
+  if (zero)
+    par_zero(p, bytes);
   return p;
 }
 
@@ -51,10 +52,10 @@ void blob_free(blob *b) {
   free(b);
 }
 
-static crema_status ensure_data(blob *b, crema_error *err) {
+static crema_status ensure_data(blob *b, int zero, crema_error *err) {
   if (b->owns_data && b->data && b->data_cap >= b->count)
     return CREMA_OK;
-  float *p = alloc_floats(b->count, err);
+  float *p = alloc_floats(b->count, zero, err);
   if (!p)
     return CREMA_ERR_NOMEM;
   if (b->owns_data)
@@ -62,6 +63,7 @@ static crema_status ensure_data(blob *b, crema_error *err) {
   b->data = p;
   b->data_cap = b->count;
   b->owns_data = 1;
+  b->unset = !zero;
   return CREMA_OK;
 }
 
@@ -70,7 +72,7 @@ crema_status blob_ensure_diff(blob *b, crema_error *err) {
    * it would keep this layer's gradient from its owner's. */
   if (b->diff && b->diff_cap >= b->count)
     return CREMA_OK;
-  float *p = alloc_floats(b->count, err);
+  float *p = alloc_floats(b->count, 1, err);
   if (!p)
     return CREMA_ERR_NOMEM;
   if (b->owns_diff)
@@ -81,7 +83,8 @@ crema_status blob_ensure_diff(blob *b, crema_error *err) {
   return CREMA_OK;
 }
 
-crema_status blob_reshape(blob *b, int num_axes, const int *shape, crema_error *err) {
+static crema_status reshape_with(blob *b, int num_axes, const int *shape, int zero,
+                                 crema_error *err) {
   if (num_axes < 0 || num_axes > BLOB_MAX_AXES)
     return crema_fail(err, CREMA_ERR_SHAPE, "blob '%s': %d axes (at most %d allowed)",
                       b->name ? b->name : "", num_axes, BLOB_MAX_AXES);
@@ -101,10 +104,18 @@ crema_status blob_reshape(blob *b, int num_axes, const int *shape, crema_error *
   /* A blob sharing storage keeps pointing at its owner; the owner (or the
    * memory plan) is responsible for the size. */
   if (b->owns_data || !b->data)
-    CREMA_TRY(ensure_data(b, err));
+    CREMA_TRY(ensure_data(b, zero, err));
   if (b->wants_diff && (b->owns_diff || !b->diff))
     CREMA_TRY(blob_ensure_diff(b, err));
   return CREMA_OK;
+}
+
+crema_status blob_reshape(blob *b, int num_axes, const int *shape, crema_error *err) {
+  return reshape_with(b, num_axes, shape, 1, err);
+}
+
+crema_status blob_reshape_unset(blob *b, int num_axes, const int *shape, crema_error *err) {
+  return reshape_with(b, num_axes, shape, 0, err);
 }
 
 crema_status blob_reshape_like(blob *b, const blob *other, crema_error *err) {
@@ -175,6 +186,7 @@ void blob_share_data(blob *dst, const blob *src) {
   dst->data = src->data;
   dst->data_cap = src->data_cap;
   dst->owns_data = 0;
+  dst->unset = 0;
 }
 
 void blob_share_diff(blob *dst, const blob *src) {

@@ -19,6 +19,7 @@ typedef struct blob {
   unsigned owns_data : 1;  /* 0 while sharing another blob's storage */
   unsigned owns_diff : 1;
   unsigned wants_diff : 1; /* allocate a diff buffer on reshape */
+  unsigned unset : 1;      /* data allocated but not yet written (blob_reshape_unset) */
 } blob;
 
 /* A new empty blob (no axes, count 1, nothing allocated yet) that wants a
@@ -30,6 +31,10 @@ void blob_free(blob *b);
  * when the new count exceeds the capacity.  Each dim must be >= 0 and the
  * count must fit in an int, as in Caffe. */
 crema_status blob_reshape(blob *b, int num_axes, const int *shape, crema_error *err);
+/* The same, but storage it allocates is left unset (and b->unset set):
+ * for callers that write every value next, so that the first touch of
+ * fresh pages is their write and not a zeroing nobody reads. */
+crema_status blob_reshape_unset(blob *b, int num_axes, const int *shape, crema_error *err);
 crema_status blob_reshape_like(blob *b, const blob *other, crema_error *err);
 crema_status blob_reshape4(blob *b, int n, int c, int h, int w, crema_error *err);
 /* Allocates the diff buffer if the blob has none (own or shared) of its size

@@ -24,6 +24,7 @@ crema_status crema_net_open(const char *model_path, const char *weights_path,
   CREMA_TRY(net_param_read(model_path, &param, err));
   net_options opts;
   net_options_init(&opts, phase == CREMA_TRAIN ? CAFFE__PHASE__TRAIN : CAFFE__PHASE__TEST);
+  opts.weights_follow = weights_path != NULL;
   net *n = NULL;
   crema_status st = net_create(param, &opts, &n, err);
   protobuf_c_message_free_unpacked(&param->base, NULL);
@@ -35,6 +36,7 @@ crema_status crema_net_open(const char *model_path, const char *weights_path,
     net_free(n);
     return st;
   }
+  net_settle_params(n);
   crema_net *cn = crema_calloc(1, sizeof *cn, err);
   if (!cn) {
     net_free(n);

@@ -829,6 +829,7 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
   n->backward_enabled = !(opts->phase == CAFFE__PHASE__TEST && !opts->backward &&
                           !n->force_backward);
   n->ctx.no_param_diffs = !n->backward_enabled;
+  n->ctx.weights_follow = opts->weights_follow;
   if (st == CREMA_OK)
     st = insert_splits(n, err);
   if (st == CREMA_OK)
@@ -1031,6 +1032,19 @@ crema_status net_backward(net *n, crema_error *err) {
 void net_clear_param_diffs(net *n) {
   for (int k = 0; k < n->nlearnable; k++)
     blob_zero_diff(n->learnable[k].b);
+}
+
+void net_settle_params(net *n) {
+  for (int i = 0; i < n->nlayers; i++)
+    for (int j = 0; j < n->layers[i]->nblobs; j++) {
+      blob *b = n->layers[i]->blobs[j];
+      /* Only the owner of shared storage knows whether it was written. */
+      if (b->unset && b->owns_data) {
+        par_zero(b->data, b->count * sizeof(float));
+        b->unset = 0;
+      }
+    }
+  n->ctx.weights_follow = 0;
 }
 
 void net_memory_use(const net *n, size_t *activation_bytes, size_t *unshared_bytes) {

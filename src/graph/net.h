@@ -35,6 +35,9 @@ typedef struct net_options {
   uint32_t seed;
   int backward;               /* the caller will run backward, even in TEST */
   int keep_all;               /* never share activation storage */
+  /* A weights file will be loaded next: parameters with constant-zero
+   * fillers are left for it to write (see net_settle_params). */
+  int weights_follow;
 } net_options;
 
 /* Phase as given, level and stages from the param, NET_DEFAULT_SEED, no
@@ -121,6 +124,10 @@ void net_clear_param_diffs(net *n);
 
 /* Bytes held by activations (data and diff of every blob, shared storage
  * counted once) and the bytes the blobs would take without sharing. */
+/* Zeroes the parameters left unset for a weights file that did not cover
+ * them (net_options.weights_follow); a no-op for other nets. */
+void net_settle_params(net *n);
+
 void net_memory_use(const net *n, size_t *activation_bytes, size_t *unshared_bytes);
 
 #endif

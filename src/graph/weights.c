@@ -95,6 +95,7 @@ static crema_status copy_blob(const layer *l, int j, const Caffe__BlobProto *bp,
   int with_diff = 0;
   CREMA_TRY(weights_check_blob(l, j, bp, b, &with_diff, err));
   copy_values(bp->n_data, bp->data, bp->n_double_data, bp->double_data, b->data);
+  b->unset = 0;
   if (with_diff)
     copy_values(bp->n_diff, bp->diff, bp->n_double_diff, bp->double_diff, b->diff);
   return CREMA_OK;

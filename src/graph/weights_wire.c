@@ -10,6 +10,7 @@
 #include "io/binary.h"
 #include "io/file.h"
 #include "io/wire.h"
+#include "math/parallel.h"
 
 /* Field numbers of caffe.proto. */
 enum {
@@ -267,10 +268,36 @@ static int read_header(blob_header *h, span s) {
   return 1;
 }
 
+/* One chunk of a field's values, copied by the team in halves. */
+typedef struct chunk_job {
+  const uint8_t *src;
+  size_t len, elem;
+  float *dst;
+} chunk_job;
+
+static void copy_values(float *dst, const uint8_t *src, size_t n, size_t elem) {
+  if (elem == 4)
+    wire_copy_floats(dst, src, n);
+  else
+    wire_copy_doubles_to_floats(dst, src, n);
+}
+
+static void chunk_member(par_team *team, int tid, int nthreads, void *ctx) {
+  const chunk_job *j = ctx;
+  long lo, hi;
+  par_split((long)(j->len / j->elem), tid, nthreads, &lo, &hi);
+  copy_values(j->dst + lo, j->src + (size_t)lo * j->elem, (size_t)(hi - lo), j->elem);
+}
+
 /* Copies the values of field `number` (float or double) into dst in order,
- * releasing the mapping's pages behind the copy. */
+ * releasing the mapping's pages behind the copy.  The copy is the first
+ * touch of the parameters' pages (layer_make_param leaves them unset), and
+ * page faults go nearly twice as fast on two cores: each chunk is copied
+ * by the team, then released by this thread alone, so the release never
+ * has to reach into another core's TLB. */
 static void copy_field_values(const walk *w, span s, uint32_t number, float *dst) {
   const size_t elem = number == BLOB_DOUBLE_DATA || number == BLOB_DOUBLE_DIFF ? 8 : 4;
+  const int threads = par_threads();
   wire_reader r = wire_reader_of(s.data, s.len);
   wire_field f;
   while (wire_next(&r, &f) == WIRE_FIELD) {
@@ -278,10 +305,8 @@ static void copy_field_values(const walk *w, span s, uint32_t number, float *dst
       continue;
     for (size_t done = 0; done < f.len;) {
       size_t chunk = f.len - done < RELEASE_STRIDE ? f.len - done : RELEASE_STRIDE;
-      if (elem == 4)
-        wire_copy_floats(dst, f.data + done, chunk / 4);
-      else
-        wire_copy_doubles_to_floats(dst, f.data + done, chunk / 8);
+      chunk_job j = {f.data + done, chunk / elem * elem, elem, dst};
+      par_run(chunk >= RELEASE_STRIDE / 2 ? threads : 1, chunk_member, &j);
       dst += chunk / elem;
       file_view_release(w->view, (size_t)(f.data + done - w->view->data), chunk);
       done += chunk;
@@ -297,6 +322,7 @@ static crema_status copy_blob(const walk *w, const layer *l, int j, span s, blob
   int with_diff = 0;
   CREMA_TRY(weights_check_blob(l, j, &h.bp, b, &with_diff, err));
   copy_field_values(w, s, h.bp.n_double_data > 0 ? BLOB_DOUBLE_DATA : BLOB_DATA, b->data);
+  b->unset = 0;
   if (with_diff)
     copy_field_values(w, s, h.bp.n_double_diff > 0 ? BLOB_DOUBLE_DIFF : BLOB_DIFF, b->diff);
   return CREMA_OK;

@@ -6,6 +6,7 @@
 
 #include "layers/layer.h"
 #include "math/filler.h"
+#include "math/parallel.h"
 
 crema_status layer_create(const Caffe__LayerParameter *param, Caffe__Phase phase,
                           layer_ctx *ctx, layer **out, crema_error *err) {
@@ -58,12 +59,23 @@ crema_status layer_alloc_blobs(layer *l, int n, crema_error *err) {
 crema_status layer_make_param(layer *l, int index, int num_axes, const int *shape,
                               const Caffe__FillerParameter *filler, crema_error *err) {
   const char *what = index == 0 ? "weights" : "bias";
-  /* New storage is zero already: a constant-zero filler (the default, and
-   * all a deploy net usually has) need not write it again. */
-  int fresh = l->blobs[index]->data == NULL;
-  crema_status st = blob_reshape(l->blobs[index], num_axes, shape, err);
-  if (st == CREMA_OK && !(fresh && filler_is_zero(filler))) {
-    st = filler_fill(filler, l->blobs[index], &l->ctx->rng, err);
+  /* New storage is left unset: every filler writes all of it, and a
+   * constant-zero one (the default, all a deploy net usually has) need
+   * not run at all when a weights file is about to overwrite it.  Each
+   * value is then written once: a blob's first touch costs page faults,
+   * most of loading VGG-16's 553 MB. */
+  blob *b = l->blobs[index];
+  int fresh = b->data == NULL;
+  crema_status st = fresh ? blob_reshape_unset(b, num_axes, shape, err)
+                          : blob_reshape(b, num_axes, shape, err);
+  if (st == CREMA_OK && fresh && filler_is_zero(filler)) {
+    if (!l->ctx->weights_follow) {
+      par_zero(b->data, b->count * sizeof(float));
+      b->unset = 0;
+    }
+  } else if (st == CREMA_OK) {
+    st = filler_fill(filler, b, &l->ctx->rng, err);
+    b->unset = 0;
     what = index == 0 ? "weight filler" : "bias filler";
   }
   if (st != CREMA_OK)

@@ -23,6 +23,10 @@ typedef struct layer_ctx {
   /* Set by nets that never run backward: parameter blobs then get no
    * gradient buffer, which would cost as much memory as the weights. */
   int no_param_diffs;
+  /* Set while a net is built for a weights file: parameters whose filler
+   * is constant zero are left unset (blob->unset) instead of zeroed, and
+   * the net zeroes those the file did not cover (net_settle_params). */
+  int weights_follow;
 } layer_ctx;
 
 /* Bottom and top blobs as Caffe's vectors. */

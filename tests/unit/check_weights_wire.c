@@ -105,6 +105,58 @@ START_TEST(round_trip_v2) {
 }
 END_TEST
 
+/* A net built for a weights file leaves its constant-zero parameters unset;
+ * the file writes those it covers and net_settle_params zeroes the rest,
+ * whatever the fresh memory held. */
+START_TEST(weights_follow_settles_uncovered) {
+  static const char two_convs[] =
+      "name: 'two'\n"
+      "layer { name: 'data' type: 'Input' top: 'data'\n"
+      "  input_param { shape { dim: 2 dim: 3 dim: 6 dim: 6 } } }\n"
+      "layer { name: 'conv' type: 'Convolution' bottom: 'data' top: 'conv'\n"
+      "  convolution_param { num_output: 4 kernel_size: 3 } }\n"
+      "layer { name: 'extra' type: 'Convolution' bottom: 'data' top: 'extra'\n"
+      "  convolution_param { num_output: 2 kernel_size: 1 } }\n";
+  make_tmpdir();
+  char path[256];
+  tmp_path(path, sizeof path, "w.caffemodel");
+  net *src = build_net(small_net, 7);
+  crema_error err = {0};
+  ck_assert_int_eq(net_save_weights(src, path, &err), CREMA_OK);
+  ProtobufCMessage *m = NULL;
+  ck_assert_int_eq(txt_parse(two_convs, strlen(two_convs), "t.prototxt",
+                             &caffe__net_parameter__descriptor, &m, &err),
+                   CREMA_OK);
+  net_options o;
+  net_options_init(&o, CAFFE__PHASE__TEST);
+  o.weights_follow = 1;
+  net *dst = NULL;
+  ck_assert_int_eq(net_create((Caffe__NetParameter *)m, &o, &dst, &err), CREMA_OK);
+  protobuf_c_message_free_unpacked(m, NULL);
+  layer *conv = dst->layers[net_layer_index(dst, "conv")];
+  layer *extra = dst->layers[net_layer_index(dst, "extra")];
+  for (int j = 0; j < 2; j++) {
+    ck_assert(conv->blobs[j]->unset && extra->blobs[j]->unset);
+    /* What fresh memory may hold. */
+    for (size_t k = 0; k < extra->blobs[j]->count; k++)
+      extra->blobs[j]->data[k] = 13.0f;
+  }
+  ck_assert_int_eq(net_load_weights(dst, path, &err), CREMA_OK);
+  net_settle_params(dst);
+  const layer *want = src->layers[net_layer_index(src, "conv")];
+  for (int j = 0; j < 2; j++) {
+    ck_assert(!conv->blobs[j]->unset && !extra->blobs[j]->unset);
+    ck_assert(!memcmp(conv->blobs[j]->data, want->blobs[j]->data,
+                      want->blobs[j]->count * sizeof(float)));
+    for (size_t k = 0; k < extra->blobs[j]->count; k++)
+      ck_assert(extra->blobs[j]->data[k] == 0.0f);
+  }
+  net_free(src);
+  net_free(dst);
+  remove_tmpdir();
+}
+END_TEST
+
 /* The message of net_save_weights rewritten as V1 layers with legacy dims
  * and double values, as old Caffe files hold them. */
 static Caffe__NetParameter *v1_double_copy(const net *src) {
@@ -402,6 +454,7 @@ static Suite *wire_suite(void) {
   Suite *s = suite_create("weights_wire");
   TCase *tc = tcase_create("wire");
   tcase_add_test(tc, round_trip_v2);
+  tcase_add_test(tc, weights_follow_settles_uncovered);
   tcase_add_test(tc, v1_legacy_dims_doubles);
   tcase_add_test(tc, unpacked_encoding);
   tcase_add_test(tc, errors_match_unpacking);
