@@ -1,7 +1,8 @@
 /* The BLAS wrappers against a double-precision reference: every
  * transposition, one-row and one-column products (which go to gemv),
  * operands that are blocks of larger matrices, alpha and beta, and teams
- * of 1 to 3 threads splitting the output by rows or by columns. */
+ * of 1 to 3 threads splitting the output by rows or by columns; the
+ * vector operations of the solvers, split likewise. */
 #include "config.h"
 
 #include <check.h>
@@ -105,12 +106,42 @@ START_TEST(test_gemv) {
 }
 END_TEST
 
+/* The vector operations of the solvers' updates, long enough to be split. */
+START_TEST(test_vector_ops) {
+  const int n = (1 << 20) + 77;
+  float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
+  float *y0 = malloc((size_t)n * sizeof(float));
+  ck_assert(x && y && y0);
+  fill(x, (size_t)n, 7), fill(y0, (size_t)n, 8);
+  setenv("OPENBLAS_NUM_THREADS", "2", 1);
+  for (int op = 0; op < 3; op++) {
+    for (int i = 0; i < n; i++)
+      y[i] = y0[i];
+    if (op == 0)
+      math_axpy(n, 0.5f, x, y);
+    else if (op == 1)
+      math_axpby(n, 0.5f, x, -2.0f, y);
+    else
+      math_scal(n, 3.0f, y);
+    for (int i = 0; i < n; i++) {
+      float want = op == 0 ? 0.5f * x[i] + y0[i]
+                           : op == 1 ? 0.5f * x[i] + -2.0f * y0[i] : 3.0f * y0[i];
+      ck_assert_msg(fabsf(y[i] - want) <= 1e-6f, "op %d, %d: %g vs %g", op, i, (double)y[i],
+                    (double)want);
+    }
+  }
+  unsetenv("OPENBLAS_NUM_THREADS");
+  free(x), free(y), free(y0);
+}
+END_TEST
+
 static Suite *blas_suite(void) {
   Suite *s = suite_create("blas");
   TCase *t = tcase_create("blas");
   tcase_set_timeout(t, 120);
   tcase_add_loop_test(t, test_gemm_ld, 0, (int)(sizeof shapes / sizeof shapes[0]));
   tcase_add_test(t, test_gemv);
+  tcase_add_test(t, test_vector_ops);
   suite_add_tcase(s, t);
   return s;
 }
