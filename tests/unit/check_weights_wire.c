@@ -89,13 +89,21 @@ static void write_bytes(const char *path, const void *data, size_t len) {
   ck_assert_int_eq(file_write_atomic(path, data, len, &err), CREMA_OK);
 }
 
-START_TEST(round_trip_v2) {
+/* A fresh temporary directory holding path = the weights of small_net
+ * built with seed 7, which is returned. */
+static net *saved_small_net(char *path, size_t size) {
   make_tmpdir();
-  char path[256];
-  tmp_path(path, sizeof path, "w.caffemodel");
+  tmp_path(path, size, "w.caffemodel");
   net *src = build_net(small_net, 7);
   crema_error err = {0};
   ck_assert_int_eq(net_save_weights(src, path, &err), CREMA_OK);
+  return src;
+}
+
+START_TEST(round_trip_v2) {
+  char path[256];
+  net *src = saved_small_net(path, sizeof path);
+  crema_error err = {0};
   net *dst = build_net(small_net, 8);
   ck_assert_int_eq(net_load_weights(dst, path, &err), CREMA_OK);
   assert_same_params(src, dst);
@@ -117,12 +125,9 @@ START_TEST(weights_follow_settles_uncovered) {
       "  convolution_param { num_output: 4 kernel_size: 3 } }\n"
       "layer { name: 'extra' type: 'Convolution' bottom: 'data' top: 'extra'\n"
       "  convolution_param { num_output: 2 kernel_size: 1 } }\n";
-  make_tmpdir();
   char path[256];
-  tmp_path(path, sizeof path, "w.caffemodel");
-  net *src = build_net(small_net, 7);
+  net *src = saved_small_net(path, sizeof path);
   crema_error err = {0};
-  ck_assert_int_eq(net_save_weights(src, path, &err), CREMA_OK);
   ProtobufCMessage *m = NULL;
   ck_assert_int_eq(txt_parse(two_convs, strlen(two_convs), "t.prototxt",
                              &caffe__net_parameter__descriptor, &m, &err),
