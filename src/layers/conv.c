@@ -299,16 +299,6 @@ static crema_status conv_reshape(layer *l, const blob_list *bottom, const blob_l
   return CREMA_OK;
 }
 
-static void add_bias(float *restrict out, const float *restrict bias, int channels,
-                     size_t spatial) {
-  for (int c = 0; c < channels; c++) {
-    float b = bias[c];
-    float *restrict o = out + (size_t)c * spatial;
-    for (size_t i = 0; i < spatial; i++)
-      o[i] += b;
-  }
-}
-
 /* Eight partial sums, so the compiler can keep them in one vector (a single
  * running sum is a chain of dependent additions it may not reorder). */
 #define BIAS_LANES 8
@@ -348,7 +338,7 @@ static crema_status conv_forward(layer *l, const blob_list *bottom, const blob_l
       if (p->reverse) {
         p->engine.backward_data(&p->geom, x, w, y, ws);
         if (bias)
-          add_bias(y, bias, p->num_output, p->out_spatial);
+          conv_add_bias(y, bias, p->num_output, p->out_spatial);
       } else {
         /* The engine adds the bias in its output pass. */
         p->engine.forward(&p->geom, x, w, bias, y, ws);

@@ -56,15 +56,8 @@ static gemm_dims dims_of(const conv_geom *g) {
   return d;
 }
 
-/* Row-major C = alpha op(A) op(B) + beta C with explicit leading
- * dimensions, so a band can address a slice of the output's columns. */
-static void gemm_ld(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                    const float *b, int ldb, float beta, float *c, int ldc) {
-  math_gemm_ld(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-static void add_bias(float *restrict out, const float *restrict bias, int channels,
-                     size_t spatial) {
+void conv_add_bias(float *restrict out, const float *restrict bias, int channels,
+                   size_t spatial) {
   for (int c = 0; c < channels; c++) {
     float b = bias[c];
     float *restrict o = out + (size_t)c * spatial;
@@ -79,8 +72,8 @@ static void gemm_forward(const conv_geom *g, const float *in, const float *w, co
   const im2col_shape *s = &g->in;
   if (is_pointwise(g)) {
     for (int grp = 0; grp < g->group; grp++)
-      gemm_ld(0, 0, d.m, d.n, d.k, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
-              in + (size_t)grp * d.k * d.n, d.n, 0.0f, out + (size_t)grp * d.m * d.n, d.n);
+      math_gemm_ld(0, 0, d.m, d.n, d.k, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
+                   in + (size_t)grp * d.k * d.n, d.n, 0.0f, out + (size_t)grp * d.m * d.n, d.n);
   } else {
     int rows = band_rows(g);
     for (int oh0 = 0; oh0 < s->out_h; oh0 += rows) {
@@ -89,12 +82,13 @@ static void gemm_forward(const conv_geom *g, const float *in, const float *w, co
       math_im2col_rows(s, in, oh0, oh1, ws);
       size_t off = (size_t)oh0 * s->out_w;
       for (int grp = 0; grp < g->group; grp++)
-        gemm_ld(0, 0, d.m, nb, d.k, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
-                ws + (size_t)grp * d.k * nb, nb, 0.0f, out + (size_t)grp * d.m * d.n + off, d.n);
+        math_gemm_ld(0, 0, d.m, nb, d.k, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
+                     ws + (size_t)grp * d.k * nb, nb, 0.0f, out + (size_t)grp * d.m * d.n + off,
+                     d.n);
     }
   }
   if (bias)
-    add_bias(out, bias, g->out_channels, (size_t)d.n);
+    conv_add_bias(out, bias, g->out_channels, (size_t)d.n);
 }
 
 static void gemm_backward_data(const conv_geom *g, const float *out_diff, const float *w,
@@ -103,9 +97,9 @@ static void gemm_backward_data(const conv_geom *g, const float *out_diff, const 
   const im2col_shape *s = &g->in;
   if (is_pointwise(g)) {
     for (int grp = 0; grp < g->group; grp++)
-      gemm_ld(1, 0, d.k, d.n, d.m, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
-              out_diff + (size_t)grp * d.m * d.n, d.n, 0.0f, in_diff + (size_t)grp * d.k * d.n,
-              d.n);
+      math_gemm_ld(1, 0, d.k, d.n, d.m, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
+                   out_diff + (size_t)grp * d.m * d.n, d.n, 0.0f, in_diff + (size_t)grp * d.k * d.n,
+                   d.n);
     return;
   }
   memset(in_diff, 0, (size_t)s->channels * s->height * s->width * sizeof(float));
@@ -115,9 +109,9 @@ static void gemm_backward_data(const conv_geom *g, const float *out_diff, const 
     int nb = (oh1 - oh0) * s->out_w;
     size_t off = (size_t)oh0 * s->out_w;
     for (int grp = 0; grp < g->group; grp++)
-      gemm_ld(1, 0, d.k, nb, d.m, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
-              out_diff + (size_t)grp * d.m * d.n + off, d.n, 0.0f, ws + (size_t)grp * d.k * nb,
-              nb);
+      math_gemm_ld(1, 0, d.k, nb, d.m, 1.0f, w + (size_t)grp * d.m * d.k, d.k,
+                   out_diff + (size_t)grp * d.m * d.n + off, d.n, 0.0f, ws + (size_t)grp * d.k * nb,
+                   nb);
     math_col2im_rows_add(s, ws, oh0, oh1, in_diff);
   }
 }
@@ -128,8 +122,8 @@ static void gemm_backward_weights(const conv_geom *g, const float *in, const flo
   const im2col_shape *s = &g->in;
   if (is_pointwise(g)) {
     for (int grp = 0; grp < g->group; grp++)
-      gemm_ld(0, 1, d.m, d.k, d.n, 1.0f, out_diff + (size_t)grp * d.m * d.n, d.n,
-              in + (size_t)grp * d.k * d.n, d.n, 1.0f, w_diff + (size_t)grp * d.m * d.k, d.k);
+      math_gemm_ld(0, 1, d.m, d.k, d.n, 1.0f, out_diff + (size_t)grp * d.m * d.n, d.n,
+                   in + (size_t)grp * d.k * d.n, d.n, 1.0f, w_diff + (size_t)grp * d.m * d.k, d.k);
     return;
   }
   int rows = band_rows(g);
@@ -139,8 +133,8 @@ static void gemm_backward_weights(const conv_geom *g, const float *in, const flo
     size_t off = (size_t)oh0 * s->out_w;
     math_im2col_rows(s, in, oh0, oh1, ws);
     for (int grp = 0; grp < g->group; grp++)
-      gemm_ld(0, 1, d.m, d.k, nb, 1.0f, out_diff + (size_t)grp * d.m * d.n + off, d.n,
-              ws + (size_t)grp * d.k * nb, nb, 1.0f, w_diff + (size_t)grp * d.m * d.k, d.k);
+      math_gemm_ld(0, 1, d.m, d.k, nb, 1.0f, out_diff + (size_t)grp * d.m * d.n + off, d.n,
+                   ws + (size_t)grp * d.k * nb, nb, 1.0f, w_diff + (size_t)grp * d.m * d.k, d.k);
   }
 }
 

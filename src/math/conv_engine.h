@@ -64,6 +64,10 @@ extern const conv_engine conv_engine_direct;
  * any kernel, stride, pad and dilation, all three operations, no scratch. */
 extern const conv_engine conv_engine_depthwise;
 
+/* out[c][i] += bias[c] over channels planes of spatial values (Caffe adds
+ * the bias after the product). */
+void conv_add_bias(float *out, const float *bias, int channels, size_t spatial);
+
 /* Checks that name (NULL or "" for the default "auto") is a known engine. */
 crema_status conv_engine_check_name(const char *name, crema_error *err);
 
