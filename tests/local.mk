@@ -139,7 +139,7 @@ check_PROGRAMS += tests/unit/check_net
 TESTS += tests/unit/check_net tests/golden/run_golden.sh
 tests_unit_check_net_SOURCES = tests/unit/check_net.c
 tests_unit_check_net_CFLAGS = $(TEST_CFLAGS)
-tests_unit_check_net_LDADD = $(TEST_LIBS)
+tests_unit_check_net_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
 EXTRA_DIST += tests/golden/run_golden.sh
 
 # data: LMDB, Datum, DataTransformer, the Data layer (golden), convert-imageset

@@ -18,27 +18,12 @@
 #include "io/blobproto.h"
 #include "io/text.h"
 #include "io/upgrade.h"
-
-static const char *data_path(char *buf, size_t size, const char *rel) {
-  const char *root = getenv("CREMA_TEST_DATA");
-  ck_assert_msg(root != NULL, "CREMA_TEST_DATA is not set");
-  snprintf(buf, size, "%s/%s", root, rel);
-  return buf;
-}
-
-static Caffe__NetParameter *parse_net(const char *text) {
-  ProtobufCMessage *m = NULL;
-  crema_error err = {0};
-  crema_status st = txt_parse(text, strlen(text), "test.prototxt",
-                              &caffe__net_parameter__descriptor, &m, &err);
-  ck_assert_msg(st == CREMA_OK, "parse: %s", err.message);
-  return (Caffe__NetParameter *)m;
-}
+#include "tests/unit/testutil.h"
 
 /* Builds a net from text; returns the status and leaves the message in err. */
 static crema_status build(const char *text, Caffe__Phase phase, int backward, net **out,
                           crema_error *err) {
-  Caffe__NetParameter *p = parse_net(text);
+  Caffe__NetParameter *p = test_parse_net_text(text);
   net_options o;
   net_options_init(&o, phase);
   o.backward = backward;
@@ -86,7 +71,7 @@ static const char *filter_net =
     "layer { name: 'r_low' type: 'ReLU' bottom: 'b' top: 'c' exclude { min_level: 2 } }\n";
 
 static net *build_state(Caffe__Phase phase, int level, const char *stage) {
-  Caffe__NetParameter *p = parse_net(filter_net);
+  Caffe__NetParameter *p = test_parse_net_text(filter_net);
   net_options o;
   net_options_init(&o, phase);
   o.has_level = 1;
@@ -364,11 +349,11 @@ START_TEST(test_bad_inputs) {
 END_TEST
 
 START_TEST(test_fig4_fragment) {
-  char path[1024];
+  char *path = test_data_path("corpus/patent/fig4.prototxt");
   Caffe__NetParameter *p = NULL;
   crema_error err = {0};
-  ck_assert_int_eq(net_param_read_text(data_path(path, sizeof path, "corpus/patent/fig4.prototxt"),
-                                       &p, &err), CREMA_OK);
+  ck_assert_int_eq(net_param_read_text(path, &p, &err), CREMA_OK);
+  free(path);
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
   net *n = NULL;
@@ -394,7 +379,7 @@ static const char *two_ip_net =
 static net *build_two_ip(int fc6_out, uint32_t seed) {
   char text[1024];
   snprintf(text, sizeof text, two_ip_net, fc6_out);
-  Caffe__NetParameter *p = parse_net(text);
+  Caffe__NetParameter *p = test_parse_net_text(text);
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TRAIN);
   o.seed = seed;
@@ -518,28 +503,29 @@ START_TEST(test_reshape) {
 END_TEST
 
 static net *open_vgg(int keep_all) {
-  char path[1024], wpath[1024];
+  char *path = test_data_path("nets/vgg16_w8_v1/net.prototxt");
   Caffe__NetParameter *p = NULL;
   crema_error err = {0};
-  ck_assert_msg(net_param_read_text(data_path(path, sizeof path, "nets/vgg16_w8_v1/net.prototxt"),
-                                    &p, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(net_param_read_text(path, &p, &err) == CREMA_OK, "%s", err.message);
+  free(path);
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
   o.keep_all = keep_all;
   net *n = NULL;
   ck_assert_msg(net_create(p, &o, &n, &err) == CREMA_OK, "%s", err.message);
   protobuf_c_message_free_unpacked(&p->base, NULL);
-  data_path(wpath, sizeof wpath, "nets/vgg16_w8_v1/legacy_v1.caffemodel");
+  char *wpath = test_data_path("nets/vgg16_w8_v1/legacy_v1.caffemodel");
   ck_assert_msg(net_load_weights(n, wpath, &err) == CREMA_OK, "%s", err.message);
+  free(wpath);
   return n;
 }
 
 static void load_ref(const char *rel, blob **out) {
-  char path[1024];
+  char *path = test_data_path("%s", rel);
   crema_error err = {0};
   *out = blob_create(NULL, &err);
-  ck_assert_msg(blob_read_file(data_path(path, sizeof path, rel), *out, NULL, &err) == CREMA_OK,
-                "%s", err.message);
+  ck_assert_msg(blob_read_file(path, *out, NULL, &err) == CREMA_OK, "%s", err.message);
+  free(path);
 }
 
 START_TEST(test_memory_plan_vgg) {
@@ -586,20 +572,20 @@ END_TEST
 /* Reshaping a planned net re-plans the pool: a larger batch still gives the
  * per-image results. */
 START_TEST(test_memory_plan_reshape) {
-  char path[1024];
-  const char *rel = "nets/lesion_w8_deploy/net.prototxt";
+  char *path = test_data_path("nets/lesion_w8_deploy/net.prototxt");
   Caffe__NetParameter *p = NULL;
   crema_error err = {0};
-  ck_assert_int_eq(net_param_read_text(data_path(path, sizeof path, rel), &p, &err), CREMA_OK);
+  ck_assert_int_eq(net_param_read_text(path, &p, &err), CREMA_OK);
+  free(path);
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
   net *n = NULL;
   ck_assert_msg(net_create(p, &o, &n, &err) == CREMA_OK, "%s", err.message);
   protobuf_c_message_free_unpacked(&p->base, NULL);
   ck_assert_ptr_nonnull(n->plan);
-  ck_assert_msg(net_load_weights(n, data_path(path, sizeof path,
-                                               "nets/lesion_w8_train/net.caffemodel"), &err) ==
-                    CREMA_OK, "%s", err.message);
+  path = test_data_path("nets/lesion_w8_train/net.caffemodel");
+  ck_assert_msg(net_load_weights(n, path, &err) == CREMA_OK, "%s", err.message);
+  free(path);
   blob *data = NULL, *fuse = NULL;
   load_ref("nets/lesion_w8_deploy/blobs/data.binaryproto", &data);
   load_ref("nets/lesion_w8_deploy/blobs/fuse_score_prob.binaryproto", &fuse);
@@ -623,9 +609,8 @@ END_TEST
 /* ---- the public API ------------------------------------------------------- */
 
 START_TEST(test_api_lenet_classes) {
-  char model[1024], weights[1024];
-  data_path(model, sizeof model, "nets/lenet_real/net.prototxt");
-  data_path(weights, sizeof weights, "nets/lenet_real/lenet_iter_10000.caffemodel");
+  char *model = test_data_path("nets/lenet_real/net.prototxt");
+  char *weights = test_data_path("nets/lenet_real/lenet_iter_10000.caffemodel");
   crema_net *cn = NULL;
   crema_error err = {0};
   ck_assert_msg(crema_net_open(model, weights, CREMA_TEST, &cn, &err) == CREMA_OK, "%s",
@@ -675,6 +660,8 @@ START_TEST(test_api_lenet_classes) {
   unlink(out);
   crema_net_close(cn);
   blob_free(digits);
+  free(model);
+  free(weights);
 
   ck_assert_int_ne(crema_net_open("/nonexistent.prototxt", NULL, CREMA_TEST, &cn, &err),
                    CREMA_OK);
@@ -683,9 +670,8 @@ START_TEST(test_api_lenet_classes) {
 END_TEST
 
 START_TEST(test_api_train_backward) {
-  char model[1024], weights[1024];
-  data_path(model, sizeof model, "nets/lesion_w8_train/net.prototxt");
-  data_path(weights, sizeof weights, "nets/lesion_w8_train/net.caffemodel");
+  char *model = test_data_path("nets/lesion_w8_train/net.prototxt");
+  char *weights = test_data_path("nets/lesion_w8_train/net.caffemodel");
   crema_net *cn = NULL;
   crema_error err = {0};
   ck_assert_msg(crema_net_open(model, weights, CREMA_TRAIN, &cn, &err) == CREMA_OK, "%s",
@@ -708,6 +694,8 @@ START_TEST(test_api_train_backward) {
   blob_free(data);
   blob_free(label);
   blob_free(loss_ref);
+  free(model);
+  free(weights);
 }
 END_TEST
 

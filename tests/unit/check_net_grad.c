@@ -37,15 +37,6 @@ static double lcg_uniform(lcg *g) {
   return (double)(g->s >> 11) / 9007199254740992.0;
 }
 
-static Caffe__NetParameter *parse_net(const char *text) {
-  ProtobufCMessage *m = NULL;
-  crema_error err = {0};
-  crema_status st = txt_parse(text, strlen(text), "test.prototxt",
-                              &caffe__net_parameter__descriptor, &m, &err);
-  ck_assert_msg(st == CREMA_OK, "parse: %s", err.message);
-  return (Caffe__NetParameter *)m;
-}
-
 static net *build_param(const Caffe__NetParameter *p, Caffe__Phase phase, int backward) {
   net_options o;
   net_options_init(&o, phase);
@@ -58,7 +49,7 @@ static net *build_param(const Caffe__NetParameter *p, Caffe__Phase phase, int ba
 }
 
 static net *build_text(const char *text, Caffe__Phase phase) {
-  Caffe__NetParameter *p = parse_net(text);
+  Caffe__NetParameter *p = test_parse_net_text(text);
   net *n = build_param(p, phase, 1);
   protobuf_c_message_free_unpacked(&p->base, NULL);
   return n;
@@ -841,10 +832,10 @@ START_TEST(test_data_records_of_varying_sizes) {
       "  input_param { shape { dim: 1 dim: 1 dim: 5 dim: 5 } shape { dim: 1 } } }\n"
       VARYING_BODY;
   for (int phase = 0; phase < 2; phase++) {
-    Caffe__NetParameter *p = parse_net(text);
+    Caffe__NetParameter *p = test_parse_net_text(text);
     net *n = build_param(p, phase ? CAFFE__PHASE__TEST : CAFFE__PHASE__TRAIN, 0);
     protobuf_c_message_free_unpacked(&p->base, NULL);
-    Caffe__NetParameter *tp = parse_net(twin_text);
+    Caffe__NetParameter *tp = test_parse_net_text(twin_text);
     net *twin = build_param(tp, CAFFE__PHASE__TRAIN, 1);
     protobuf_c_message_free_unpacked(&tp->base, NULL);
     for (int k = 0; k < n->nlearnable; k++)

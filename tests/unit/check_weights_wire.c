@@ -48,20 +48,21 @@ static const char *tmp_path(char *buf, size_t size, const char *name) {
   return buf;
 }
 
-static net *build_net(const char *text, uint32_t seed) {
-  ProtobufCMessage *m = NULL;
+static net *build_net_with(const char *text, const net_options *o) {
+  Caffe__NetParameter *p = test_parse_net_text(text);
   crema_error err = {0};
-  ck_assert_int_eq(txt_parse(text, strlen(text), "t.prototxt", &caffe__net_parameter__descriptor,
-                             &m, &err),
-                   CREMA_OK);
+  net *n = NULL;
+  crema_status st = net_create(p, o, &n, &err);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+  ck_assert_msg(st == CREMA_OK, "%s", err.message);
+  return n;
+}
+
+static net *build_net(const char *text, uint32_t seed) {
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
   o.seed = seed;
-  net *n = NULL;
-  crema_status st = net_create((Caffe__NetParameter *)m, &o, &n, &err);
-  protobuf_c_message_free_unpacked(m, NULL);
-  ck_assert_msg(st == CREMA_OK, "%s", err.message);
-  return n;
+  return build_net_with(text, &o);
 }
 
 static void assert_same_params(const net *a, const net *b) {
@@ -128,16 +129,10 @@ START_TEST(weights_follow_settles_uncovered) {
   char path[256];
   net *src = saved_small_net(path, sizeof path);
   crema_error err = {0};
-  ProtobufCMessage *m = NULL;
-  ck_assert_int_eq(txt_parse(two_convs, strlen(two_convs), "t.prototxt",
-                             &caffe__net_parameter__descriptor, &m, &err),
-                   CREMA_OK);
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
   o.weights_follow = 1;
-  net *dst = NULL;
-  ck_assert_int_eq(net_create((Caffe__NetParameter *)m, &o, &dst, &err), CREMA_OK);
-  protobuf_c_message_free_unpacked(m, NULL);
+  net *dst = build_net_with(two_convs, &o);
   layer *conv = dst->layers[net_layer_index(dst, "conv")];
   layer *extra = dst->layers[net_layer_index(dst, "extra")];
   for (int j = 0; j < 2; j++) {

@@ -37,3 +37,12 @@ Caffe__NetParameter *test_parse_net_file(const char *path) {
   ck_assert_msg(st == CREMA_OK, "%s", err.message);
   return (Caffe__NetParameter *)msg;
 }
+
+Caffe__NetParameter *test_parse_net_text(const char *text) {
+  crema_error err = {0};
+  ProtobufCMessage *msg = NULL;
+  crema_status st = txt_parse(text, strlen(text), "test.prototxt",
+                              &caffe__net_parameter__descriptor, &msg, &err);
+  ck_assert_msg(st == CREMA_OK, "parse: %s", err.message);
+  return (Caffe__NetParameter *)msg;
+}

@@ -20,4 +20,8 @@ char *test_data_path(const char *fmt, ...)
  * parse error.  Free with protobuf_c_message_free_unpacked. */
 Caffe__NetParameter *test_parse_net_file(const char *path);
 
+/* The NetParameter in prototxt text; fails the test on a parse error.
+ * Free with protobuf_c_message_free_unpacked. */
+Caffe__NetParameter *test_parse_net_text(const char *text);
+
 #endif
