@@ -171,13 +171,7 @@ SIMD_AVX2 static void rows_avx2(const direct_job *j, int y0, int y1,
 typedef void (*rows_fn)(const direct_job *j, int y0, int y1, float *buf);
 
 /* CREMA_SIMD=generic forces the portable kernel (math/simd.h). */
-static rows_fn pick_rows(void) {
-#ifdef SIMD_HAVE_AVX2
-  if (simd_use_avx2())
-    return rows_avx2;
-#endif
-  return rows_generic;
-}
+static rows_fn pick_rows(void) { return SIMD_PICK(rows_generic, rows_avx2); }
 
 typedef struct direct_team_job {
   const direct_job *job;

@@ -134,4 +134,13 @@ static inline int simd_use_avx2(void) {
 #endif
 }
 
+/* The AVX2 variant when simd_use_avx2 says so, else the portable one;
+ * where AVX2 variants cannot be compiled the avx2 argument is not even
+ * expanded. */
+#ifdef SIMD_HAVE_AVX2
+#define SIMD_PICK(generic, avx2) (simd_use_avx2() ? (avx2) : (generic))
+#else
+#define SIMD_PICK(generic, avx2) (generic)
+#endif
+
 #endif

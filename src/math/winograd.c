@@ -584,11 +584,7 @@ WINO_VARIANT(avx2, SIMD_AVX2)
 
 /* CREMA_SIMD=generic forces the portable kernels (math/simd.h). */
 static const wino_kernels *pick_kernels(void) {
-#ifdef SIMD_HAVE_AVX2
-  if (simd_use_avx2())
-    return &kernels_avx2;
-#endif
-  return &kernels_generic;
+  return SIMD_PICK(&kernels_generic, &kernels_avx2);
 }
 
 /* ---- the blocked loop, shared by the team ---- */
