@@ -9,8 +9,9 @@ srcdir=$(cd "$CREMA_TEST_DATA/../.." && pwd)
 CREMA_BENCH_BIN=${CREMA_BENCH_BIN:-$(dirname "$CREMA_BIN")/bench/crema_bench}
 export CREMA_BIN CREMA_BENCH_BIN
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/crema-bench-quick.XXXXXX") || exit 99
-trap 'rm -rf "$work"' EXIT
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
+. "$(dirname "$0")/testlib.sh"
+make_workdir bench-quick
 
 flags="--quick --no-install --workdir $work"
 if ! "${PYTHON:-/usr/bin/python3}" -c 'import cv2' >/dev/null 2>&1; then

@@ -5,9 +5,9 @@
 set -u
 : "${CREMA_BIN:?CREMA_BIN must point at the crema binary}"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/crema-cli-evaluate.XXXXXX") || exit 99
-trap 'rm -rf "$work"' EXIT
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
 . "$(dirname "$0")/testlib.sh"
+make_workdir cli-evaluate
 
 # --- help and usage ---
 for cmd in synth evaluate; do

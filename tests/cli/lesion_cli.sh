@@ -3,13 +3,13 @@
 # model: folders with corrupt and non-image files (reported, skipped, exit
 # status 1, the rest processed), output names and sizes, usage errors.
 set -u
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
 . "$(dirname "$0")/testlib.sh"
 : "${CREMA_BIN:?CREMA_BIN must point at the crema binary}"
 : "${CREMA_TEST_DATA:?CREMA_TEST_DATA must point at tests/data}"
 models="$CREMA_TEST_DATA/../../models/lesion"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/crema-lesion-cli.XXXXXX") || exit 99
-trap 'rm -rf "$work"' EXIT
+make_workdir lesion-cli
 cd "$work" || exit 99
 
 "$CREMA_BIN" segment --help >/dev/null || fail "segment --help"

@@ -12,8 +12,9 @@ set -u
 : "${CREMA_TEST_DATA:?CREMA_TEST_DATA must point at tests/data}"
 models="$CREMA_TEST_DATA/../../models/lesion"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/crema-lesion-e2e.XXXXXX") || exit 99
-trap 'rm -rf "$work"' EXIT
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
+. "$(dirname "$0")/testlib.sh"
+make_workdir lesion-e2e
 cd "$work" || exit 99
 OMP_NUM_THREADS=2
 OPENBLAS_NUM_THREADS=2

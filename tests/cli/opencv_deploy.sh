@@ -9,8 +9,9 @@ srcdir=$(cd "$CREMA_TEST_DATA/../.." && pwd)
 py=${PYTHON:-/usr/bin/python3}
 "$py" -c 'import cv2' >/dev/null 2>&1 || { echo "no python3-opencv: skipped"; exit 77; }
 model="$srcdir/models/lesion/bundled"
-work=$(mktemp -d "${TMPDIR:-/tmp}/crema-opencv.XXXXXX") || exit 99
-trap 'rm -rf "$work"' EXIT
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
+. "$(dirname "$0")/testlib.sh"
+make_workdir opencv
 "$py" - "$model" "$work" <<'PY' || exit 1
 import sys
 import cv2

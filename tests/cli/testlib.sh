@@ -1,7 +1,14 @@
 # Helpers shared by the command-line tests; sourced, not run.  The caller
-# sets $work (a scratch directory) before using expect_status.
+# makes $work (make_workdir) before using expect_status.
 
 failures=0
+
+# make_workdir NAME: a scratch directory in $work, removed on exit (made
+# writable first: some tests take write permission away).
+make_workdir() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/crema-$1.XXXXXX") || exit 99
+  trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
+}
 
 fail() {
   echo "FAIL: $*" >&2

@@ -6,10 +6,10 @@ set -u
 : "${CREMA_BIN:?CREMA_BIN must point at the crema binary}"
 : "${CREMA_TEST_DATA:?CREMA_TEST_DATA must point at tests/data}"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/crema-cli-train.XXXXXX") || exit 99
-trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
-case_dir="$CREMA_TEST_DATA/golden/solvers/sgd_step_momentum"
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
 . "$(dirname "$0")/testlib.sh"
+make_workdir cli-train
+case_dir="$CREMA_TEST_DATA/golden/solvers/sgd_step_momentum"
 
 # A writable copy of the case's inputs.
 fresh_copy() {

@@ -5,10 +5,10 @@ set -u
 : "${CREMA_BIN:?CREMA_BIN must point at the crema binary}"
 : "${CREMA_TEST_DATA:?CREMA_TEST_DATA must point at tests/data}"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/crema-cli-upgrade.XXXXXX") || exit 99
-trap 'rm -rf "$work"' EXIT
-vgg="$CREMA_TEST_DATA/nets/vgg16_w8_v1"
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
 . "$(dirname "$0")/testlib.sh"
+make_workdir cli-upgrade
+vgg="$CREMA_TEST_DATA/nets/vgg16_w8_v1"
 
 # The report must also be the only non-log line on stderr.
 expect_lone_error() {
