@@ -199,5 +199,5 @@ void blob_share_diff(blob *dst, const blob *src) {
 
 void blob_zero_diff(blob *b) {
   if (b->diff)
-    memset(b->diff, 0, b->count * sizeof(float));
+    par_zero(b->diff, b->count * sizeof(float));
 }

@@ -16,6 +16,7 @@
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "math/filler.h"
+#include "math/parallel.h"
 
 typedef struct neuron_priv {
   float *saved;        /* copy of the input for in-place backward */
@@ -123,15 +124,45 @@ static float relu_slope(const layer *l) {
   return rp ? rp->negative_slope : 0.0f;
 }
 
+/* One ReLU pass, split over the team when long. */
+typedef struct relu_pass {
+  forward_arrays f;
+  backward_arrays b;
+  float slope;
+} relu_pass;
+
+static void relu_forward_range(long lo, long hi, void *ctx) {
+  const relu_pass *q = ctx;
+  const float slope = q->slope;
+  for (long i = lo; i < hi; i++)
+    q->f.y[i] = relu_of(q->f.x[i], slope);
+}
+
+static void relu_backward_range(long lo, long hi, void *ctx) {
+  const relu_pass *q = ctx;
+  const backward_arrays a = q->b;
+  const float slope = q->slope;
+  /* dy * ((x > 0) + slope * (x <= 0)) written as selects of dy: converted
+   * comparisons compile to branches (comparisons may trap), selects of
+   * values do not.  ivdep: in place, dx is dy and x is y element for
+   * element, each read before it is written, so the loop may run in
+   * vectors (the slowest element-wise pass of a training step ran scalar). */
+#pragma GCC ivdep
+  for (long i = lo; i < hi; i++) {
+    float x = a.x[i], d = a.dy[i];
+    float pos = x > 0 ? d : 0.0f, neg = x <= 0 ? d : 0.0f;
+    a.dx[i] = pos + slope * neg;
+  }
+}
+
 static crema_status relu_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                  crema_error *err) {
   const float slope = relu_slope(l);
   /* Caffe's backward reads the (overwritten) input: right for slope >= 0,
    * where the output keeps the input's sign. */
   CREMA_TRY(keep_input(l, bottom, top, slope < 0, err));
-  const forward_arrays a = forward_io(bottom, top);
-  for (size_t i = 0; i < a.n; i++)
-    a.y[i] = relu_of(a.x[i], slope);
+  relu_pass q = {forward_io(bottom, top), {0}, slope};
+  par_for((long)q.f.n, PAR_ELEMENTWISE_MIN, relu_forward_range, &q);
   return CREMA_OK;
 }
 
@@ -139,19 +170,8 @@ static crema_status relu_backward(layer *l, const blob_list *top, const int *pro
                                   const blob_list *bottom, crema_error *err) {
   if (!propagate_down[0])
     return CREMA_OK;
-  const float slope = relu_slope(l);
-  const backward_arrays a = backward_io(l, top, bottom);
-  /* dy * ((x > 0) + slope * (x <= 0)) written as selects of dy: converted
-   * comparisons compile to branches (comparisons may trap), selects of
-   * values do not.  ivdep: in place, dx is dy and x is y element for
-   * element, each read before it is written, so the loop may run in
-   * vectors (the slowest element-wise pass of a training step ran scalar). */
-#pragma GCC ivdep
-  for (size_t i = 0; i < a.n; i++) {
-    float x = a.x[i], d = a.dy[i];
-    float pos = x > 0 ? d : 0.0f, neg = x <= 0 ? d : 0.0f;
-    a.dx[i] = pos + slope * neg;
-  }
+  relu_pass q = {{0}, backward_io(l, top, bottom), relu_slope(l)};
+  par_for((long)q.b.n, PAR_ELEMENTWISE_MIN, relu_backward_range, &q);
   return CREMA_OK;
 }
 

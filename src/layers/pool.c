@@ -9,6 +9,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "layers/layer.h"
 #include "layers/registry.h"
@@ -347,26 +348,37 @@ static void ave_backward_plane(const pool_priv *p, const float *restrict dy,
   }
 }
 
+/* The gradient of a share of the planes; in the job x is the top's
+ * gradient and y the bottom's. */
+static void pool_backward_member(par_team *team, int tid, int nthreads, void *ctx) {
+  const pool_job *j = ctx;
+  const pool_priv *p = j->p;
+  size_t in_plane = (size_t)p->height * p->width, out_plane = (size_t)p->pooled_h * p->pooled_w;
+  long lo, hi;
+  par_split((long)p->num * p->channels, tid, nthreads, &lo, &hi);
+  memset(j->y + (size_t)lo * in_plane, 0, (size_t)(hi - lo) * in_plane * sizeof(float));
+  for (size_t i = (size_t)lo; i < (size_t)hi; i++) {
+    const float *dy = j->x + i * out_plane;
+    float *dx = j->y + i * in_plane;
+    if (j->is_max)
+      max_backward_plane(p, dy, j->fmask ? NULL : p->mask + i * out_plane,
+                         j->fmask ? j->fmask + i * out_plane : NULL, dx);
+    else
+      ave_backward_plane(p, dy, dx);
+  }
+}
+
 static crema_status pool_backward(layer *l, const blob_list *top, const int *propagate_down,
                                   const blob_list *bottom, crema_error *err) {
   if (!propagate_down[0])
     return CREMA_OK;
   pool_priv *p = l->priv;
   CREMA_TRY(blob_ensure_diff(bottom->v[0], err));
-  size_t in_plane = (size_t)p->height * p->width, out_plane = (size_t)p->pooled_h * p->pooled_w;
-  size_t planes = (size_t)p->num * p->channels;
-  const float *dy = top->v[0]->diff;
-  float *dx = bottom->v[0]->diff;
-  math_set(bottom->v[0]->count, 0.0f, dx);
   int is_max = p->method == CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
-  const float *fmask = is_max && top->n > 1 ? top->v[1]->data : NULL;
-  for (size_t i = 0; i < planes; i++) {
-    if (is_max)
-      max_backward_plane(p, dy + i * out_plane, fmask ? NULL : p->mask + i * out_plane,
-                         fmask ? fmask + i * out_plane : NULL, dx + i * in_plane);
-    else
-      ave_backward_plane(p, dy + i * out_plane, dx + i * in_plane);
-  }
+  pool_job j = {p, top->v[0]->diff, bottom->v[0]->diff,
+                is_max && top->n > 1 ? top->v[1]->data : NULL, is_max};
+  par_run(bottom->v[0]->count >= POOL_PARALLEL_MIN ? par_threads() : 1, pool_backward_member,
+          &j);
   return CREMA_OK;
 }
 

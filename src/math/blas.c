@@ -9,9 +9,9 @@
 /* OpenBLAS runs on the calling thread (par_blas_one_thread); large
  * products are split here over the team, by blocks of the output. */
 
-/* Multiply-adds below which a product runs on one thread (a thread start
- * costs about as much as 10^5 of them). */
-#define BLAS_PARALLEL_MIN 2e6
+/* Multiply-adds below which a product runs on one thread (waking the
+ * team's workers costs about as much as 10^5 of them). */
+#define BLAS_PARALLEL_MIN 5e5
 /* Output columns or rows per unit of work: whole register blocks. */
 #define BLAS_UNIT 16
 
@@ -150,7 +150,7 @@ typedef struct vec_job {
   float *y;
 } vec_job;
 
-#define VEC_PARALLEL_MIN (1 << 20)
+#define VEC_PARALLEL_MIN PAR_ELEMENTWISE_MIN
 
 static void vec_member(par_team *team, int tid, int nthreads, void *ctx) {
   const vec_job *j = ctx;

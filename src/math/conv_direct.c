@@ -186,7 +186,7 @@ static void direct_member(par_team *team, int tid, int nthreads, void *ctx) {
 }
 
 /* Multiply-adds below which one thread does the whole image. */
-#define DIRECT_PARALLEL_MIN 2e7
+#define DIRECT_PARALLEL_MIN 2e6
 
 static void direct_forward(const conv_geom *g, const float *in, const float *w,
                            const float *bias, float *out, float *ws) {

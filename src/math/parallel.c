@@ -9,10 +9,13 @@
 
 #include "math/parallel.h"
 
-#define PAR_MAX_THREADS 64
 /* Barrier polls before sleeping: a few microseconds, about the gap between
  * two members finishing evenly split work. */
 #define PAR_SPIN 20000
+/* Polls an idle worker makes for the next job before it sleeps: some
+ * 0.1 ms, longer than the serial stretches between one layer's kernels and
+ * the next layer's, so a training step's jobs find their workers awake. */
+#define PAR_IDLE_SPIN 4000
 
 struct par_team {
   pthread_mutex_t mu;
@@ -24,10 +27,39 @@ struct par_team {
   void *ctx;
 };
 
-typedef struct par_member {
-  par_team *team;
+/* The workers of one calling thread.  Threads started per job were placed
+ * by the kernel's fork balancing on their starter's CPU about half the
+ * time when the job was short (a few ms): the two members then ran one
+ * after the other, and a training step's many short kernels gained little
+ * from a second core.  Workers that persist stay on their own CPU and are
+ * woken there. */
+typedef struct par_pool {
+  pthread_mutex_t mu;
+  pthread_cond_t wake; /* workers wait here for a job */
+  pthread_cond_t done; /* the caller waits here for the workers */
+  atomic_uint job;     /* number of the latest job */
+  atomic_int busy;     /* workers not yet through the latest job */
+  int shutdown;
+  int nworkers;
+  pthread_t threads[PAR_MAX_THREADS];
+  par_team team;
+} par_pool;
+
+typedef struct par_worker {
+  par_pool *pool;
   int tid;
-} par_member;
+} par_worker;
+
+/* Each calling thread owns its pool, made on its first parallel job and
+ * torn down when the thread exits: callers on different threads never
+ * share workers or wait for each other.  The key is set once per process
+ * and never changes. */
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static int pool_key_ok;
+/* Whether this thread is running a member's share now: a job started
+ * inside a job runs on that member alone instead of multiplying threads. */
+static _Thread_local int in_team;
 
 /* A positive thread count from the environment variable name, else 0. */
 static int env_threads(const char *name) {
@@ -86,46 +118,159 @@ void par_sync(par_team *t) {
   pthread_mutex_unlock(&t->mu);
 }
 
-static void *member_main(void *arg) {
-  par_member *m = arg;
-  par_team *t = m->team;
-  /* The team size is final once the starter releases the mutex. */
-  pthread_mutex_lock(&t->mu);
-  int n = t->n;
-  pthread_mutex_unlock(&t->mu);
-  t->body(t, m->tid, n, t->ctx);
-  return NULL;
+/* Waits for a job newer than seen (or shutdown): polls first, then
+ * sleeps.  Returns the job's number, or seen on shutdown. */
+static unsigned worker_wait(par_pool *p, unsigned seen) {
+  for (int i = 0; i < PAR_IDLE_SPIN; i++) {
+    unsigned j = atomic_load_explicit(&p->job, memory_order_acquire);
+    if (j != seen)
+      return j;
+    cpu_relax();
+  }
+  pthread_mutex_lock(&p->mu);
+  unsigned j;
+  while ((j = atomic_load(&p->job)) == seen && !p->shutdown)
+    pthread_cond_wait(&p->wake, &p->mu);
+  pthread_mutex_unlock(&p->mu);
+  return j;
+}
+
+static void *worker_main(void *arg) {
+  par_worker w = *(par_worker *)arg;
+  free(arg);
+  par_pool *p = w.pool;
+  in_team = 1;
+  unsigned seen = 0;
+  for (;;) {
+    unsigned j = worker_wait(p, seen);
+    if (j == seen)
+      return NULL;
+    seen = j;
+    /* The team size was published before the job number. */
+    if (w.tid < p->team.n)
+      p->team.body(&p->team, w.tid, p->team.n, p->team.ctx);
+    if (atomic_fetch_sub(&p->busy, 1) == 1) {
+      pthread_mutex_lock(&p->mu);
+      pthread_cond_signal(&p->done);
+      pthread_mutex_unlock(&p->mu);
+    }
+  }
+}
+
+static void pool_destroy(void *arg) {
+  par_pool *p = arg;
+  pthread_mutex_lock(&p->mu);
+  p->shutdown = 1;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->mu);
+  for (int i = 0; i < p->nworkers; i++)
+    pthread_join(p->threads[i], NULL);
+  pthread_cond_destroy(&p->team.cv);
+  pthread_mutex_destroy(&p->team.mu);
+  pthread_cond_destroy(&p->done);
+  pthread_cond_destroy(&p->wake);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+}
+
+/* A forked child has the pool's memory but none of its threads: it starts
+ * afresh (the parent's pool is not freed there, its state being unknown). */
+static void forget_pool_after_fork(void) {
+  if (pool_key_ok)
+    pthread_setspecific(pool_key, NULL);
+}
+
+static void make_pool_key(void) {
+  pool_key_ok = pthread_key_create(&pool_key, pool_destroy) == 0;
+  if (pool_key_ok)
+    pthread_atfork(NULL, NULL, forget_pool_after_fork);
+}
+
+static par_pool *pool_new(void) {
+  par_pool *p = calloc(1, sizeof *p);
+  if (!p)
+    return NULL;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->wake, NULL);
+  pthread_cond_init(&p->done, NULL);
+  pthread_mutex_init(&p->team.mu, NULL);
+  pthread_cond_init(&p->team.cv, NULL);
+  atomic_init(&p->job, 0);
+  atomic_init(&p->busy, 0);
+  atomic_init(&p->team.arrived, 0);
+  atomic_init(&p->team.generation, 0);
+  return p;
+}
+
+/* This thread's pool with up to want workers started (fewer when threads
+ * cannot be started), or NULL. */
+static par_pool *thread_pool(int want) {
+  pthread_once(&pool_once, make_pool_key);
+  if (!pool_key_ok)
+    return NULL;
+  par_pool *p = pthread_getspecific(pool_key);
+  if (!p) {
+    if (!(p = pool_new()))
+      return NULL;
+    if (pthread_setspecific(pool_key, p) != 0) {
+      pool_destroy(p);
+      return NULL;
+    }
+  }
+  /* Workers are idle between jobs, so one started now just waits for the
+   * next job number. */
+  while (p->nworkers < want) {
+    par_worker *w = malloc(sizeof *w);
+    if (!w)
+      break;
+    *w = (par_worker){p, p->nworkers + 1};
+    if (pthread_create(&p->threads[p->nworkers], NULL, worker_main, w) != 0) {
+      free(w);
+      break;
+    }
+    p->nworkers++;
+  }
+  return p;
+}
+
+static void run_alone(par_body body, void *ctx) {
+  par_team t = {.n = 1, .body = body, .ctx = ctx};
+  const int outer = in_team;
+  in_team = 1;
+  body(&t, 0, 1, ctx);
+  in_team = outer;
 }
 
 void par_run(int nthreads, par_body body, void *ctx) {
   if (nthreads > PAR_MAX_THREADS)
     nthreads = PAR_MAX_THREADS;
-  par_team t = {.n = 1, .body = body, .ctx = ctx};
-  if (nthreads <= 1) {
-    body(&t, 0, 1, ctx);
+  par_pool *p = nthreads > 1 && !in_team ? thread_pool(nthreads - 1) : NULL;
+  if (!p || p->nworkers == 0) {
+    run_alone(body, ctx);
     return;
   }
-  pthread_t threads[PAR_MAX_THREADS];
-  par_member members[PAR_MAX_THREADS];
-  pthread_mutex_init(&t.mu, NULL);
-  pthread_cond_init(&t.cv, NULL);
-  atomic_init(&t.arrived, 0);
-  atomic_init(&t.generation, 0);
-  pthread_mutex_lock(&t.mu);
-  int started = 1;
-  for (int i = 1; i < nthreads; i++) {
-    members[started] = (par_member){&t, started};
-    if (pthread_create(&threads[started], NULL, member_main, &members[started]) != 0)
-      break;
-    started++;
+  int n = nthreads - 1 < p->nworkers ? nthreads : p->nworkers + 1;
+  p->team.n = n;
+  p->team.body = body;
+  p->team.ctx = ctx;
+  /* Every worker takes part in the count, members or not, so none is
+   * still reading the team when the next job rewrites it. */
+  atomic_store(&p->busy, p->nworkers);
+  pthread_mutex_lock(&p->mu);
+  atomic_fetch_add_explicit(&p->job, 1, memory_order_release);
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->mu);
+  in_team = 1;
+  body(&p->team, 0, n, ctx);
+  in_team = 0;
+  for (int i = 0; i < PAR_SPIN && atomic_load(&p->busy) > 0; i++)
+    cpu_relax();
+  if (atomic_load(&p->busy) > 0) {
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load(&p->busy) > 0)
+      pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
   }
-  t.n = started;
-  pthread_mutex_unlock(&t.mu);
-  body(&t, 0, started, ctx);
-  for (int i = 1; i < started; i++)
-    pthread_join(threads[i], NULL);
-  pthread_cond_destroy(&t.cv);
-  pthread_mutex_destroy(&t.mu);
 }
 
 void par_split(long n, int tid, int nthreads, long *lo, long *hi) {
@@ -133,8 +278,33 @@ void par_split(long n, int tid, int nthreads, long *lo, long *hi) {
   *hi = n * (tid + 1) / nthreads;
 }
 
-/* Below this, starting a thread costs more than it saves. */
-#define PAR_ZERO_MIN ((size_t)16 << 20)
+typedef struct for_job {
+  long n;
+  par_range fn;
+  void *ctx;
+} for_job;
+
+static void for_member(par_team *team, int tid, int nthreads, void *ctx) {
+  const for_job *j = ctx;
+  long lo, hi;
+  par_split(j->n, tid, nthreads, &lo, &hi);
+  if (lo < hi)
+    j->fn(lo, hi, j->ctx);
+}
+
+void par_for(long n, long min_n, par_range fn, void *ctx) {
+  if (n <= 0)
+    return;
+  if (n < min_n || par_threads() <= 1) {
+    fn(0, n, ctx);
+    return;
+  }
+  for_job j = {n, fn, ctx};
+  par_run(par_threads(), for_member, &j);
+}
+
+/* Below this, waking the team costs more than it saves. */
+#define PAR_ZERO_MIN ((size_t)1 << 20)
 
 typedef struct zero_job {
   unsigned char *p;

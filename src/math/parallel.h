@@ -10,6 +10,9 @@
 
 #include <stddef.h>
 
+/* Members a team has at most. */
+#define PAR_MAX_THREADS 64
+
 typedef struct par_team par_team;
 
 /* Body run by every member: tid in [0, nthreads). */
@@ -35,6 +38,17 @@ void par_sync(par_team *team);
 
 /* Member tid's share [*lo, *hi) of n items split evenly. */
 void par_split(long n, int tid, int nthreads, long *lo, long *hi);
+
+/* A share [lo, hi) of an element-wise loop. */
+typedef void (*par_range)(long lo, long hi, void *ctx);
+
+/* Elements below which an element-wise pass runs on one thread: waking a
+ * worker costs about as much as a few microseconds of streaming. */
+#define PAR_ELEMENTWISE_MIN (1L << 17)
+
+/* fn over [0, n): in one call, or split evenly over the team when n is at
+ * least min_n. */
+void par_for(long n, long min_n, par_range fn, void *ctx);
 
 /* memset(p, 0, bytes), split over the team when large.  The first touch of
  * fresh memory is page faults, and in a virtual machine the host's too:

@@ -75,7 +75,7 @@
 #define WINO_SPLIT_TILES 64
 /* Multiply-adds of products below which a convolution is not split over
  * threads (about a millisecond of work). */
-#define WINO_PARALLEL_MIN 2e7
+#define WINO_PARALLEL_MIN 5e6
 
 
 #define WINO_INLINE SIMD_INLINE

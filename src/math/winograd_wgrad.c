@@ -21,7 +21,6 @@
  * and for the baseline ISA; the choice is made at run time. */
 #include "config.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +45,7 @@
 /* Tiles per block below which a block is not shrunk to save a pass. */
 #define WG_MIN_TILE_BLOCK 64
 /* Multiply-adds below which the team is not worth starting. */
-#define WG_PARALLEL_MIN 2e7
+#define WG_PARALLEL_MIN 5e6
 
 
 #define WG_INLINE SIMD_INLINE
@@ -150,12 +149,6 @@ static size_t m_floats(const wg_plan *p) { return NXI * m_stride(p); }
 
 static size_t du_floats(const wg_plan *p) {
   return round_up((size_t)NXI * p->kch * p->cpad, ALIGN_FLOATS);
-}
-
-size_t wino_wgrad_workspace(const conv_geom *g) {
-  wg_plan p;
-  plan_of(g, &p);
-  return v_floats(&p) + m_floats(&p) + du_floats(&p) + ALIGN_FLOATS;
 }
 
 static float *align_line(float *ws) {
@@ -391,23 +384,16 @@ static const wg_kernels *pick_kernels(void) {
   return SIMD_PICK(&kernels_generic, &kernels_avx2);
 }
 
-/* ---- the blocked loop, shared by the team ---- */
+/* ---- the blocked loop: each member its own tiles ---- */
 
 typedef struct wg_job {
   const wg_plan *p;
   const wg_kernels *kern;
   const float *in, *out_diff;
   float *w_diff, *ws;
-  /* Next chunk of the current phase's items, for even and odd phases;
-   * each on a cache line of its own, away from the fields every kernel
-   * call reads. */
-  struct {
-    _Alignas(64) atomic_long n;
-    char pad[64 - sizeof(atomic_long)];
-  } next[2];
 } wg_job;
 
-/* The pieces of one group's pass over one block. */
+/* One member's pass over one block of its tiles. */
 typedef struct wg_step {
   const float *in, *dy;
   long t0;
@@ -416,39 +402,9 @@ typedef struct wg_step {
   int rows; /* output channels in the pass */
 } wg_step;
 
-/* Each phase's items are dealt in chunks to whichever member asks next,
- * rather than split in fixed shares: when the machine deschedules a member
- * (another process on a 2-core machine), the barrier waits for its current
- * chunk, not for its whole share. */
-typedef struct wg_phase {
-  atomic_long *next;
-  long n, chunk;
-} wg_phase;
-
-/* Starts the team's phase number *seq with n items; every member calls it
- * with the same sequence.  The counter of the following phase was last
- * used two phases ago, which every member has left (a barrier ends each
- * phase), so member 0 can reset it now. */
-static wg_phase phase_begin(wg_job *j, long *seq, int tid, long n, long chunk) {
-  wg_phase ph = {&j->next[*seq & 1].n, n, chunk};
-  if (tid == 0)
-    atomic_store_explicit(&j->next[(*seq + 1) & 1].n, 0, memory_order_relaxed);
-  ++*seq;
-  return ph;
-}
-
-static int phase_deal(wg_phase *ph, long *lo, long *hi) {
-  long c = atomic_fetch_add_explicit(ph->next, 1, memory_order_relaxed);
-  if (c >= (ph->n + ph->chunk - 1) / ph->chunk)
-    return 0;
-  *lo = c * ph->chunk;
-  *hi = *lo + ph->chunk < ph->n ? *lo + ph->chunk : ph->n;
-  return 1;
-}
-
-/* Items [lo, hi) of V[xi][panel][tile][lane] for the block, numbered panel
- * by panel: the panel's rows stay in cache from one tile to the next, and
- * each point's values go to consecutive lines. */
+/* Items [lo, hi) of V[xi][panel][tile][lane] for the block, numbered
+ * panel by panel: the panel's rows stay in cache from one tile to the
+ * next, and each point's values go to consecutive lines. */
 static void block_inputs(const wg_job *j, const wg_step *st, float *v, long lo, long hi) {
   const wg_plan *p = j->p;
   const size_t plane = (size_t)p->height * p->width;
@@ -462,27 +418,27 @@ static void block_inputs(const wg_job *j, const wg_step *st, float *v, long lo, 
   }
 }
 
-static long grad_panels(const wg_step *st) { return (st->nt + LANES - 1) / LANES; }
+static long block_input_items(const wg_plan *p, const wg_step *st) {
+  return (long)(p->cpad / LANES) * st->nt;
+}
 
-/* Items [lo, hi) of Mdy[xi][row][tile] for the pass's output channels,
- * numbered by (row, panel of tiles); rows past the pass's channels are
- * zero. */
-static void block_grads(const wg_job *j, const wg_step *st, float *m, long lo, long hi) {
+/* Mdy[xi][row][tile] for the pass's output channels; rows up to the next
+ * whole product block are zero. */
+static void block_grads(const wg_job *j, const wg_step *st, float *m) {
   const wg_plan *p = j->p;
   const size_t plane = (size_t)p->out_h * p->out_w;
   const size_t xi_stride = m_stride(p);
-  const long panels = grad_panels(st);
-  for (long i = lo; i < hi; i++) {
-    int r = (int)(i / panels), pn = (int)(i % panels);
-    float *dst = m + (size_t)r * p->tile_block + (size_t)pn * LANES;
-    if (r >= st->rows) {
-      for (int xi = 0; xi < NXI; xi++)
-        memset(dst + xi * xi_stride, 0, LANES * sizeof(float));
-      continue;
+  const int rows = (int)round_up((size_t)st->rows, KR);
+  for (int r = 0; r < rows; r++)
+    for (int t = 0; t < st->nt; t += LANES) {
+      float *dst = m + (size_t)r * p->tile_block + t;
+      if (r >= st->rows) {
+        for (int xi = 0; xi < NXI; xi++)
+          memset(dst + xi * xi_stride, 0, LANES * sizeof(float));
+        continue;
+      }
+      j->kern->grad_panel(p, st->dy + (size_t)(st->k0 + r) * plane, st->t0 + t, dst, xi_stride);
     }
-    j->kern->grad_panel(p, st->dy + (size_t)(st->k0 + r) * plane, st->t0 + (long)pn * LANES,
-                        dst, xi_stride);
-  }
 }
 
 /* dU is laid out [row][panel][xi][lane], so that each filter's 36
@@ -491,84 +447,70 @@ static size_t du_offset(const wg_plan *p, int row, int panel, int xi) {
   return (((size_t)row * (p->cpad / LANES) + panel) * NXI + xi) * LANES;
 }
 
-/* dU[xi] (+)= Mdy[xi] V[xi]^T for one point xi. */
+/* dU[xi] (+)= Mdy[xi] V[xi]^T for every point xi. */
 static void block_products(const wg_job *j, const wg_step *st, const float *m, const float *v,
-                           float *du, int acc, int xi) {
+                           float *du, int acc) {
   const wg_plan *p = j->p;
   const int rows = (int)round_up((size_t)st->rows, KR);
   const int panels = p->cpad / LANES;
   const size_t ldc = du_offset(p, 1, 0, 0);
-  const float *mxi = m + (size_t)xi * m_stride(p);
-  const float *vxi = v + (size_t)xi * v_stride(p);
-  for (int pn = 0; pn < panels; pn++)
-    for (int r = 0; r < rows; r += KR)
-      j->kern->product_block(st->nt, mxi + (size_t)r * p->tile_block, (size_t)p->tile_block,
-                             vxi + (size_t)pn * LANES * p->tile_block,
-                             du + du_offset(p, r, pn, xi), ldc, acc);
+  for (int xi = 0; xi < NXI; xi++) {
+    const float *mxi = m + (size_t)xi * m_stride(p);
+    const float *vxi = v + (size_t)xi * v_stride(p);
+    for (int pn = 0; pn < panels; pn++)
+      for (int r = 0; r < rows; r += KR)
+        j->kern->product_block(st->nt, mxi + (size_t)r * p->tile_block, (size_t)p->tile_block,
+                               vxi + (size_t)pn * LANES * p->tile_block,
+                               du + du_offset(p, r, pn, xi), ldc, acc);
+  }
 }
 
-/* w_diff += G^T dU G for items [lo, hi) of the pass's filters, numbered
- * by (row, panel). */
-static void pass_filters(const wg_job *j, const wg_step *st, const float *du, float *w_diff,
-                         long lo, long hi) {
+/* Floats of one member's scratch: its V, Mdy and dU. */
+static size_t member_floats(const wg_plan *p) {
+  return round_up(v_floats(p) + m_floats(p) + du_floats(p), ALIGN_FLOATS);
+}
+
+/* w_diff += G^T (sum of the members' dU) G for the pass's filters
+ * [lo, hi), numbered by (row, panel). */
+static void pass_filters(const wg_job *j, const wg_step *st, float *const *du, int members,
+                         float *w_diff, long lo, long hi) {
   const wg_plan *p = j->p;
   const int panels = p->cpad / LANES;
+  float sum[NXI * LANES] __attribute__((aligned(64)));
   for (long i = lo; i < hi; i++) {
     int r = (int)(i / panels), pn = (int)(i % panels), c0 = pn * LANES;
     int n = p->cin - c0 < LANES ? p->cin - c0 : LANES;
-    j->kern->filter_grad(du + du_offset(p, r, pn, 0), LANES, n,
-                         w_diff + ((size_t)(st->k0 + r) * p->cin + c0) * 9);
+    const size_t off = du_offset(p, r, pn, 0);
+    const float *src = du[0] + off;
+    if (members > 1) {
+      memcpy(sum, src, sizeof sum);
+      for (int t = 1; t < members; t++)
+        for (int k = 0; k < NXI * LANES; k++)
+          sum[k] += du[t][off + k];
+      src = sum;
+    }
+    j->kern->filter_grad(src, LANES, n, w_diff + ((size_t)(st->k0 + r) * p->cin + c0) * 9);
   }
 }
 
-/* Chunks of items dealt at once: a few microseconds of work each. */
-#define CHUNK_TRANSFORMS 8
-#define CHUNK_FILTERS 16
-
-/* Filters whose dU is complete but not yet mapped back. */
-typedef struct wg_pending {
-  wg_step st;
-  float *w_diff;
-  long items;
-} wg_pending;
-
-/* One phase: the previous pass's filters (if any), the block's
- * transformed inputs (unless still valid) and its output gradients.  The
- * filters read dU, which the next phase's products overwrite, so they
- * need no barrier of their own. */
-static void block_transforms(wg_job *j, par_team *team, long *seq, int tid, const wg_step *st,
-                             int inputs, float *v, float *m, wg_pending *pend,
-                             const float *du) {
-  const long nf = pend->items;
-  const long ni = inputs ? (long)st->nt * (j->p->cpad / LANES) : 0;
-  const long ng = (long)round_up((size_t)st->rows, KR) * grad_panels(st);
-  wg_phase ph = phase_begin(j, seq, tid, nf + ni + ng, CHUNK_TRANSFORMS);
-  long lo, hi;
-  while (phase_deal(&ph, &lo, &hi)) {
-    if (lo < nf)
-      pass_filters(j, &pend->st, du, pend->w_diff, lo, hi < nf ? hi : nf);
-    lo = lo > nf ? lo - nf : 0;
-    hi -= nf;
-    if (hi > 0 && lo < ni)
-      block_inputs(j, st, v, lo, hi < ni ? hi : ni);
-    if (hi > ni)
-      block_grads(j, st, m, (lo > ni ? lo : ni) - ni, hi - ni);
-  }
-  pend->items = 0;
-  par_sync(team);
-}
-
-static void wg_body(par_team *team, int tid, int nth, void *ctx) {
-  (void)nth;
+/* Members split the tiles, each accumulating a dU of its own over its
+ * blocks; at the end of a pass they split the filters, summing the dUs.
+ * Splitting the 36 products of each block among members instead, as
+ * before, left every operand half in the other core's cache: with two
+ * threads each member ran 40% slower than one alone. */
+static void tiles_body(par_team *team, int tid, int nth, void *ctx) {
   wg_job *j = ctx;
   const wg_plan *p = j->p;
-  float *v = align_line(j->ws);
+  float *base = align_line(j->ws);
+  float *du_of[PAR_MAX_THREADS];
+  for (int t = 0; t < nth; t++)
+    du_of[t] = base + (size_t)t * member_floats(p) + v_floats(p) + m_floats(p);
+  float *v = base + (size_t)tid * member_floats(p);
   float *m = v + v_floats(p);
-  float *du = m + m_floats(p);
-  const long blocks = (p->tiles + p->tile_block - 1) / p->tile_block;
+  float *du = du_of[tid];
   const int panels = p->cpad / LANES;
-  wg_pending pend = {.items = 0};
-  long seq = 0, lo, hi;
+  long t_lo, t_hi;
+  par_split(p->tiles, tid, nth, &t_lo, &t_hi);
   for (int grp = 0; grp < p->group; grp++) {
     wg_step st;
     st.in = j->in + (size_t)grp * p->cin * p->height * p->width;
@@ -576,36 +518,89 @@ static void wg_body(par_team *team, int tid, int nth, void *ctx) {
     float *w_diff = j->w_diff + (size_t)grp * p->kout * p->cin * 9;
     for (st.k0 = 0; st.k0 < p->kout; st.k0 += p->kch) {
       st.rows = p->kout - st.k0 < p->kch ? p->kout - st.k0 : p->kch;
-      for (long b = 0; b < blocks; b++) {
-        st.t0 = b * p->tile_block;
-        st.nt = (int)(p->tiles - st.t0 < p->tile_block ? p->tiles - st.t0 : p->tile_block);
+      if (t_lo == t_hi)
+        memset(du, 0, du_floats(p) * sizeof(float));
+      for (st.t0 = t_lo; st.t0 < t_hi; st.t0 += p->tile_block) {
+        st.nt = (int)(t_hi - st.t0 < p->tile_block ? t_hi - st.t0 : p->tile_block);
         /* With one block, V stays valid across the passes. */
-        block_transforms(j, team, &seq, tid, &st, st.k0 == 0 || blocks > 1, v, m, &pend, du);
-        wg_phase ph = phase_begin(j, &seq, tid, NXI, 1);
-        while (phase_deal(&ph, &lo, &hi))
-          block_products(j, &st, m, v, du, b > 0, (int)lo);
-        /* V and Mdy are rewritten for the next block only once everyone
-         * is done. */
-        par_sync(team);
+        if (st.k0 == 0 || t_hi - t_lo > p->tile_block)
+          block_inputs(j, &st, v, 0, block_input_items(p, &st));
+        block_grads(j, &st, m);
+        block_products(j, &st, m, v, du, st.t0 > t_lo);
       }
-      pend = (wg_pending){st, w_diff, (long)st.rows * panels};
+      par_sync(team);
+      long lo, hi;
+      par_split((long)st.rows * panels, tid, nth, &lo, &hi);
+      pass_filters(j, &st, du_of, nth, w_diff, lo, hi);
+      /* The dUs are rewritten by the next pass only once all are read. */
+      par_sync(team);
     }
   }
-  wg_phase ph = phase_begin(j, &seq, tid, pend.items, CHUNK_FILTERS);
-  while (phase_deal(&ph, &lo, &hi))
-    pass_filters(j, &pend.st, du, pend.w_diff, lo, hi);
+}
+
+/* With few tiles (a 28x28 image has 49) a member's share of them makes
+ * products too short to pay for writing its whole dU: members split the
+ * output channels instead.  All tiles are one block, so V is transformed
+ * once per group, by the team together, and each member then works its
+ * channels in passes with its own Mdy and dU. */
+static void rows_body(par_team *team, int tid, int nth, void *ctx) {
+  wg_job *j = ctx;
+  const wg_plan *p = j->p;
+  float *v = align_line(j->ws);
+  float *m = v + (size_t)tid * member_floats(p) + v_floats(p);
+  float *du = m + m_floats(p);
+  const int panels = p->cpad / LANES;
+  long u_lo, u_hi, lo, hi;
+  par_split((p->kout + KR - 1) / KR, tid, nth, &u_lo, &u_hi);
+  const int k_lo = (int)u_lo * KR, k_hi = (int)u_hi * KR < p->kout ? (int)u_hi * KR : p->kout;
+  for (int grp = 0; grp < p->group; grp++) {
+    wg_step st = {.t0 = 0, .nt = (int)p->tiles};
+    st.in = j->in + (size_t)grp * p->cin * p->height * p->width;
+    st.dy = j->out_diff + (size_t)grp * p->kout * p->out_h * p->out_w;
+    float *w_diff = j->w_diff + (size_t)grp * p->kout * p->cin * 9;
+    par_split(block_input_items(p, &st), tid, nth, &lo, &hi);
+    block_inputs(j, &st, v, lo, hi);
+    par_sync(team);
+    for (st.k0 = k_lo; st.k0 < k_hi; st.k0 += p->kch) {
+      st.rows = k_hi - st.k0 < p->kch ? k_hi - st.k0 : p->kch;
+      block_grads(j, &st, m);
+      block_products(j, &st, m, v, du, 0);
+      pass_filters(j, &st, &du, 1, w_diff, 0, (long)st.rows * panels);
+    }
+    /* The next group's V overwrites this one's. */
+    par_sync(team);
+  }
+}
+
+/* Tiles per member below which they split the channels. */
+#define WG_MIN_MEMBER_TILES 64
+
+static int split_rows(const wg_plan *p, int nth) {
+  return nth > 1 && p->tiles <= p->tile_block && p->tiles < (long)WG_MIN_MEMBER_TILES * nth &&
+         p->kout >= KR * nth;
+}
+
+static int wg_members(const wg_plan *p) {
+  int n = p->threads < PAR_MAX_THREADS ? p->threads : PAR_MAX_THREADS;
+  return n < 1 ? 1 : n;
+}
+
+size_t wino_wgrad_workspace(const conv_geom *g) {
+  wg_plan p;
+  plan_of(g, &p);
+  return member_floats(&p) * wg_members(&p) + ALIGN_FLOATS;
 }
 
 void wino_backward_weights(const conv_geom *g, const float *in, const float *out_diff,
                            float *w_diff, float *ws) {
   wg_plan p;
   plan_of(g, &p);
-  wg_job j = {&p, pick_kernels(), in, out_diff, w_diff, ws, {{0}, {0}}};
-  int nth = p.threads;
+  wg_job j = {&p, pick_kernels(), in, out_diff, w_diff, ws};
+  int nth = wg_members(&p);
   double work = (double)NXI * round_up((size_t)p.kout, KR) * p.cpad * (double)p.tiles * p.group;
   if (work < WG_PARALLEL_MIN)
     nth = 1;
-  par_run(nth, wg_body, &j);
+  par_run(nth, split_rows(&p, nth) ? rows_body : tiles_body, &j);
 }
 
 /* Measured against im2col + SGEMM with AVX2 (one thread): 0.35-0.5x its

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "math/blas.h"
+#include "math/parallel.h"
 #include "solver/update.h"
 
 /* Element-wise steps mirror Caffe's sequence of BLAS-like calls so the float
@@ -266,8 +267,53 @@ void update_compute_value(update_rule *u, int i, const learnable *prm, float rat
   }
 }
 
+/* Plain SGD with L2 decay in one pass per parameter: Caffe's sequence
+ * (diff += decay * data; history = rate * diff + momentum * history;
+ * diff = history; data -= diff) value by value, so each array is read and
+ * written once instead of in five sweeps; split over the team for large
+ * blobs.  The update is memory-bound: a training step of the lesion net
+ * moved about 0.8 GB through these sweeps. */
+typedef struct sgd_pass {
+  float *data, *diff, *history;
+  float decay, rate, momentum;
+} sgd_pass;
+
+static void sgd_range(long lo, long hi, void *ctx) {
+  const sgd_pass *q = ctx;
+  float *restrict data = q->data, *restrict diff = q->diff, *restrict h = q->history;
+  const float decay = q->decay, rate = q->rate, momentum = q->momentum;
+  /* Caffe skips the decay when it is zero (0 * inf would be NaN). */
+  const int decays = decay != 0.0f;
+  for (long j = lo; j < hi; j++) {
+    float g = decays ? diff[j] + decay * data[j] : diff[j];
+    float v = rate * g + momentum * h[j];
+    h[j] = v;
+    diff[j] = v;
+    data[j] -= v;
+  }
+}
+
+static int sgd_in_one_pass(const update_rule *u) {
+  return u->type == SOLVER_SGD && !u->l1 && u->param->iter_size == 1;
+}
+
+static void sgd_apply_one_pass(update_rule *u, const learnable *params, int nparams,
+                               float rate) {
+  for (int i = 0; i < nparams; i++) {
+    const learnable *prm = &params[i];
+    sgd_pass q = {prm->b->data, prm->b->diff, u->history[i]->data,
+                  u->param->weight_decay * prm->decay_mult, rate * prm->lr_mult,
+                  u->param->momentum};
+    par_for((long)prm->b->count, PAR_ELEMENTWISE_MIN, sgd_range, &q);
+  }
+}
+
 void update_apply(update_rule *u, const learnable *params, int nparams, float rate, int iter) {
   update_clip_gradients(u, params, nparams);
+  if (sgd_in_one_pass(u)) {
+    sgd_apply_one_pass(u, params, nparams, rate);
+    return;
+  }
   for (int i = 0; i < nparams; i++) {
     update_normalize(u, &params[i]);
     update_regularize(u, &params[i]);

@@ -6,8 +6,12 @@
 
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "math/conv_engine.h"
 #include "math/parallel.h"
@@ -249,7 +253,8 @@ START_TEST(test_winograd_scope) {
 END_TEST
 
 /* Scratch stays bounded however large the image: VGG's conv1_2 at 224
- * and 896 (Caffe's column buffer: 115 MB and 1.8 GB). */
+ * and 896 (Caffe's column buffer: 115 MB and 1.8 GB).  Engines may give
+ * each thread its own (16 MB at most). */
 START_TEST(test_workspace_bounded) {
   const int sizes[] = {224, 896};
   for (size_t e = 0; e < N_ENGINES; e++)
@@ -262,7 +267,8 @@ START_TEST(test_workspace_bounded) {
       size_t ws1, ws2;
       conv_engine_resolve(engine_names[e], &g, &eng, &ws1);
       conv_engine_resolve(engine_names[e], &deep, &eng, &ws2);
-      ck_assert_msg(ws1 <= ((size_t)4 << 20) && ws2 <= ((size_t)4 << 20),
+      const size_t bound = (size_t)g.threads * (4 << 20);
+      ck_assert_msg(ws1 <= bound && ws2 <= bound,
                     "engine %s at %d: %zu and %zu floats", engine_names[e], sizes[i], ws1, ws2);
     }
 }
@@ -286,6 +292,11 @@ static const conv_case wgrad_cases[] = {
     {1030, 15, 14, 31, 3, 3, 1, 1, 1, 1, 1, 1, 1}, /* several blocks and passes */
     {64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* VGG's deepest size, scaled down */
     {18, 21, 150, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* rows of 16 whole tiles, and ragged */
+    /* Large enough for a team: members split the tiles (several blocks
+     * each, groups) or, with few tiles, the output channels. */
+    {16, 130, 130, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    {96, 66, 70, 48, 3, 3, 1, 1, 1, 1, 1, 1, 2},
+    {512, 20, 20, 96, 3, 3, 1, 1, 1, 1, 1, 1, 2},
 };
 
 static void run_wgrad_case(const conv_case *q, int case_no) {
@@ -313,7 +324,7 @@ static void run_wgrad_case(const conv_case *q, int case_no) {
   for (int th = 1; th <= 3; th++) {
     g.threads = th;
     size_t wsf = wino_wgrad_workspace(&g);
-    ck_assert_uint_le(wsf, (size_t)4 << 20);
+    ck_assert_uint_le(wsf, (size_t)th * (4 << 20));
     float *ws = malloc(wsf * sizeof(float));
     ck_assert_ptr_nonnull(ws);
     fill(ws, wsf, 5);
@@ -405,6 +416,116 @@ START_TEST(test_parallel_team) {
 }
 END_TEST
 
+/* Which members ran, and the team size each saw. */
+typedef struct roll_call {
+  atomic_int seen[PAR_MAX_THREADS];
+  atomic_int size_mismatch;
+  int expect;
+  int nested_team; /* size of a team started inside a member */
+} roll_call;
+
+static void nested_body(par_team *team, int tid, int nth, void *ctx) {
+  roll_call *r = ctx;
+  if (tid == 0)
+    r->nested_team = nth;
+}
+
+static void roll_body(par_team *team, int tid, int nth, void *ctx) {
+  roll_call *r = ctx;
+  atomic_fetch_add(&r->seen[tid], 1);
+  if (nth != r->expect)
+    atomic_fetch_add(&r->size_mismatch, 1);
+  if (tid == nth - 1) {
+    roll_call inner = {.expect = 0, .nested_team = -1};
+    par_run(4, nested_body, &inner);
+    r->nested_team = inner.nested_team;
+  }
+}
+
+/* Runs teams of sizes 1..5 and back many times; returns the failures. */
+static int roll_calls(int rounds) {
+  int bad = 0;
+  for (int k = 0; k < rounds; k++) {
+    int n = 1 + (k * 7) % 5;
+    roll_call r = {.expect = n, .nested_team = -1};
+    par_run(n, roll_body, &r);
+    for (int t = 0; t < PAR_MAX_THREADS; t++)
+      bad += atomic_load(&r.seen[t]) != (t < n);
+    bad += atomic_load(&r.size_mismatch) != 0;
+    /* A team started by a member runs on that member alone. */
+    bad += r.nested_team != 1;
+  }
+  return bad;
+}
+
+static void *roll_thread(void *arg) {
+  *(int *)arg = roll_calls(200);
+  return NULL;
+}
+
+/* The workers persist between jobs (and grow with the requested size):
+ * every job still runs each member exactly once, with the size asked
+ * for; threads that call in at once each get their own workers, and a
+ * caller thread that exits takes its workers with it. */
+START_TEST(test_parallel_pool_reuse) {
+  ck_assert_int_eq(roll_calls(500), 0);
+  pthread_t th[3];
+  int bad[3];
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(pthread_create(&th[i], NULL, roll_thread, &bad[i]), 0);
+  for (int i = 0; i < 3; i++) {
+    pthread_join(th[i], NULL);
+    ck_assert_int_eq(bad[i], 0);
+  }
+  ck_assert_int_eq(roll_calls(50), 0);
+}
+END_TEST
+
+/* A child forked after the parent's workers started gets workers of its
+ * own (the parent's do not exist in it). */
+START_TEST(test_parallel_after_fork) {
+  ck_assert_int_eq(roll_calls(20), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0)
+    _exit(roll_calls(20) == 0 ? 0 : 1);
+  int status = 0;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
+typedef struct cover {
+  atomic_int *hits;
+  atomic_int calls;
+} cover;
+
+static void cover_range(long lo, long hi, void *ctx) {
+  cover *c = ctx;
+  atomic_fetch_add(&c->calls, 1);
+  for (long i = lo; i < hi; i++)
+    atomic_fetch_add(&c->hits[i], 1);
+}
+
+/* par_for visits every index once, in one call below its threshold. */
+START_TEST(test_parallel_for) {
+  const long sizes[] = {0, 1, 5, 1000, 300001};
+  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+    long n = sizes[k];
+    cover c = {calloc((size_t)n + 1, sizeof(atomic_int)), 0};
+    ck_assert_ptr_nonnull(c.hits);
+    par_for(n, 1000, cover_range, &c);
+    for (long i = 0; i < n; i++)
+      ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
+    if (n > 0 && n < 1000)
+      ck_assert_int_eq(atomic_load(&c.calls), 1);
+    if (n == 0)
+      ck_assert_int_eq(atomic_load(&c.calls), 0);
+    free(c.hits);
+  }
+}
+END_TEST
+
 /* Winograd's blocking: half panels, channel passes, chunks of output
  * channels, members splitting the tiles, the vector paths of long tile
  * rows with each padding, with its AVX2 and portable kernels. */
@@ -442,6 +563,9 @@ static Suite *conv_engines_suite(void) {
   tcase_add_test(t, test_weight_gradient_choice);
   tcase_add_test(t, test_workspace_bounded);
   tcase_add_test(t, test_parallel_team);
+  tcase_add_test(t, test_parallel_pool_reuse);
+  tcase_add_test(t, test_parallel_after_fork);
+  tcase_add_test(t, test_parallel_for);
   suite_add_tcase(s, t);
   return s;
 }
