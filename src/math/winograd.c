@@ -38,6 +38,7 @@
  * AVX2+FMA and for the baseline ISA; the choice is made at run time. */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -594,6 +595,8 @@ typedef struct wino_job {
   const wino_kernels *kern;
   const float *in, *w, *bias;
   float *out, *ws;
+  /* Next (group, block) item for members that split the tiles. */
+  atomic_long next_block;
 } wino_job;
 
 /* V for tiles [t0, t0 + nt), split by input channel. */
@@ -720,36 +723,59 @@ static int block_tiles(const wino_plan *p, long t0) {
   return (int)(p->tiles - t0 < p->tile_block ? p->tiles - t0 : p->tile_block);
 }
 
-/* Large images: each member transforms and multiplies its own blocks of
- * tiles.  Otherwise the team shares the transformed inputs of each block
- * and each member takes its own output channels through filters, products
- * and output transform. */
+static wino_group group_of(const wino_job *j, int grp) {
+  const wino_plan *p = j->p;
+  wino_group gr = {j->in + (size_t)grp * p->cin * p->height * p->width,
+                   j->w + (size_t)grp * p->group_stride,
+                   j->bias ? j->bias + (size_t)grp * p->kout : NULL,
+                   j->out + (size_t)grp * p->kout * p->out_h * p->out_w};
+  return gr;
+}
+
+/* Large images: each member transforms and multiplies whole blocks of
+ * tiles, taking the next block when done with one rather than a fixed
+ * share: on a shared host one core often runs slower for a while, and a
+ * fixed share would keep the other waiting.  Each output is still written
+ * by one member in a fixed order, so results do not depend on who took
+ * what.  U stays valid from one block to the next of the same group. */
+static void split_tiles_body(wino_job *j, float *v, float *u, float *m) {
+  const wino_plan *p = j->p;
+  const long kpanels = (p->kout + KR - 1) / KR;
+  const long blocks = (p->tiles + p->tile_block - 1) / p->tile_block;
+  const long items = blocks * p->group;
+  int last_grp = -1;
+  for (;;) {
+    long i = atomic_fetch_add_explicit(&j->next_block, 1, memory_order_relaxed);
+    if (i >= items)
+      break;
+    int grp = (int)(i / blocks);
+    long t0 = i % blocks * p->tile_block;
+    int nt = block_tiles(p, t0);
+    wino_group gr = group_of(j, grp);
+    block_inputs(j, gr.in, t0, nt, v, 0, 1);
+    block_products(j, &gr, t0, nt, 0, kpanels, v, u, m, grp == last_grp);
+    last_grp = grp;
+  }
+}
+
+/* Large images: split_tiles_body.  Otherwise the team shares the
+ * transformed inputs of each block and each member takes its own output
+ * channels through filters, products and output transform. */
 static void wino_body(par_team *team, int tid, int nth, void *ctx) {
-  const wino_job *j = ctx;
+  wino_job *j = ctx;
   const wino_plan *p = j->p;
   float *base = align_line(j->ws);
   const size_t member = u_floats(p) + m_floats(p) + (p->split_tiles ? v_floats(p) : 0);
   float *v = p->split_tiles ? base + (size_t)tid * member : base;
   float *u = p->split_tiles ? v + v_floats(p) : base + v_floats(p) + (size_t)tid * member;
   float *m = u + u_floats(p);
+  if (p->split_tiles) {
+    split_tiles_body(j, v, u, m);
+    return;
+  }
   const long kpanels = (p->kout + KR - 1) / KR;
-  const long blocks = (p->tiles + p->tile_block - 1) / p->tile_block;
   for (int grp = 0; grp < p->group; grp++) {
-    wino_group gr = {j->in + (size_t)grp * p->cin * p->height * p->width,
-                     j->w + (size_t)grp * p->group_stride,
-                     j->bias ? j->bias + (size_t)grp * p->kout : NULL,
-                     j->out + (size_t)grp * p->kout * p->out_h * p->out_w};
-    if (p->split_tiles) {
-      long b_lo, b_hi;
-      par_split(blocks, tid, nth, &b_lo, &b_hi);
-      for (long b = b_lo; b < b_hi; b++) {
-        long t0 = b * p->tile_block;
-        int nt = block_tiles(p, t0);
-        block_inputs(j, gr.in, t0, nt, v, 0, 1);
-        block_products(j, &gr, t0, nt, 0, kpanels, v, u, m, b > b_lo);
-      }
-      continue;
-    }
+    wino_group gr = group_of(j, grp);
     long kp_lo, kp_hi;
     par_split(kpanels, tid, nth, &kp_lo, &kp_hi);
     for (long t0 = 0; t0 < p->tiles; t0 += p->tile_block) {
@@ -765,7 +791,7 @@ static void wino_body(par_team *team, int tid, int nth, void *ctx) {
 
 static void wino_run(const wino_plan *p, const float *in, const float *w, const float *bias,
                      float *out, float *ws) {
-  wino_job j = {p, pick_kernels(), in, w, bias, out, ws};
+  wino_job j = {p, pick_kernels(), in, w, bias, out, ws, 0};
   int nth = p->threads;
   int panels = (p->kout + KR - 1) / KR;
   if (!p->split_tiles && nth > panels)
