@@ -303,9 +303,9 @@ static crema_status conv_reshape(layer *l, const blob_list *bottom, const blob_l
  * running sum is a chain of dependent additions it may not reorder). */
 #define BIAS_LANES 8
 
-static void accumulate_bias_diff(float *restrict bias_diff, const float *restrict top_diff,
-                                 int channels, size_t spatial) {
-  for (int c = 0; c < channels; c++) {
+static void bias_diff_channels(float *restrict bias_diff, const float *restrict top_diff,
+                               long c0, long c1, size_t spatial) {
+  for (long c = c0; c < c1; c++) {
     const float *restrict t = top_diff + (size_t)c * spatial;
     float part[BIAS_LANES] = {0};
     size_t i = 0;
@@ -319,6 +319,26 @@ static void accumulate_bias_diff(float *restrict bias_diff, const float *restric
       sum += part[k];
     bias_diff[c] += sum;
   }
+}
+
+/* Channels are independent: the team splits them for large outputs. */
+typedef struct bias_job {
+  float *bias_diff;
+  const float *top_diff;
+  size_t spatial;
+} bias_job;
+
+static void bias_range(long lo, long hi, void *ctx) {
+  const bias_job *j = ctx;
+  bias_diff_channels(j->bias_diff, j->top_diff, lo, hi, j->spatial);
+}
+
+static void accumulate_bias_diff(float *bias_diff, const float *top_diff, int channels,
+                                 size_t spatial) {
+  bias_job j = {bias_diff, top_diff, spatial};
+  /* In channels: at least the element-wise threshold's worth of values. */
+  long min_channels = (long)(PAR_ELEMENTWISE_MIN / (spatial ? spatial : 1)) + 1;
+  par_for(channels, min_channels < 2 ? 2 : min_channels, bias_range, &j);
 }
 
 static crema_status conv_forward(layer *l, const blob_list *bottom, const blob_list *top,

@@ -14,6 +14,7 @@
 #include "layers/registry.h"
 #include "layers/softmax.h"
 #include "math/blas.h"
+#include "math/parallel.h"
 
 typedef Caffe__LossParameter__NormalizationMode norm_mode;
 
@@ -455,22 +456,71 @@ static float balanced_weight(float t, float beta) {
   return 0.0f;
 }
 
+/* One item's loss and gradient, split over the team: each element costs
+ * a log1p and an exp (or a tanh) in double, 20 ns, and the net's eight
+ * losses were a serial 13 ms of a training step.  The loss is summed in
+ * fixed chunks whose partial sums are added in order, so it does not
+ * depend on the number of threads. */
+#define BALANCED_CHUNKS 256
+#define BALANCED_MIN_CHUNK 4096
+
+typedef struct balanced_pass {
+  const float *x, *t;
+  float *dx;
+  float beta, scale;
+  size_t n, chunk;
+  double partial[BALANCED_CHUNKS];
+} balanced_pass;
+
+static void balanced_loss_chunks(long lo, long hi, void *ctx) {
+  balanced_pass *q = ctx;
+  for (long c = lo; c < hi; c++) {
+    size_t j0 = (size_t)c * q->chunk, j1 = j0 + q->chunk < q->n ? j0 + q->chunk : q->n;
+    double sum = 0.0;
+    for (size_t j = j0; j < j1; j++) {
+      float w = balanced_weight(q->t[j], q->beta);
+      if (w != 0.0f)
+        sum += w * sigmoid_ce_term(q->x[j], q->t[j]);
+    }
+    q->partial[c] = sum;
+  }
+}
+
+static void balanced_grad_range(long lo, long hi, void *ctx) {
+  const balanced_pass *q = ctx;
+  for (long j = lo; j < hi; j++) {
+    float w = balanced_weight(q->t[j], q->beta);
+    q->dx[j] = w == 0.0f ? 0.0f : q->scale * w * (sigmoid(q->x[j]) - q->t[j]);
+  }
+}
+
+static balanced_pass *balanced_item(const float *x, const float *t, size_t n, int *any,
+                                    balanced_pass *q) {
+  q->x = x;
+  q->t = t;
+  q->n = n;
+  q->beta = balanced_beta(t, n, any);
+  q->chunk = (n + BALANCED_CHUNKS - 1) / BALANCED_CHUNKS;
+  if (q->chunk < BALANCED_MIN_CHUNK)
+    q->chunk = BALANCED_MIN_CHUNK;
+  return q;
+}
+
 static crema_status balanced_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                      crema_error *err) {
   const balanced_state *s = l->priv;
   const float *x = bottom->v[0]->data, *t = bottom->v[1]->data;
   double loss = 0.0;
+  balanced_pass q;
   for (size_t n = 0; n < s->outer; n++) {
-    const float *xn = x + n * s->inner, *tn = t + n * s->inner;
     int any;
-    float beta = balanced_beta(tn, s->inner, &any);
+    balanced_item(x + n * s->inner, t + n * s->inner, s->inner, &any, &q);
     if (!any)
       continue;
-    for (size_t j = 0; j < s->inner; j++) {
-      float w = balanced_weight(tn[j], beta);
-      if (w != 0.0f)
-        loss += w * sigmoid_ce_term(xn[j], tn[j]);
-    }
+    long chunks = (long)((s->inner + q.chunk - 1) / q.chunk);
+    par_for(chunks, 2, balanced_loss_chunks, &q);
+    for (long c = 0; c < chunks; c++)
+      loss += q.partial[c];
   }
   top->v[0]->data[0] = s->outer ? (float)(loss / (double)s->outer) : 0.0f;
   return CREMA_OK;
@@ -483,16 +533,17 @@ static crema_status balanced_backward(layer *l, const blob_list *top, const int 
     return CREMA_OK;
   const balanced_state *s = l->priv;
   const float *x = bottom->v[0]->data, *t = bottom->v[1]->data;
-  float *dx = bottom->v[0]->diff;
   float scale = s->outer ? top->v[0]->diff[0] / (float)s->outer : 0.0f;
+  balanced_pass q;
   for (size_t n = 0; n < s->outer; n++) {
     size_t base = n * s->inner;
     int any;
-    float beta = balanced_beta(t + base, s->inner, &any);
-    for (size_t j = 0; j < s->inner; j++) {
-      float w = any ? balanced_weight(t[base + j], beta) : 0.0f;
-      dx[base + j] = w == 0.0f ? 0.0f : scale * w * (sigmoid(x[base + j]) - t[base + j]);
-    }
+    balanced_item(x + base, t + base, s->inner, &any, &q);
+    /* An item without positives or negatives has no weighted element,
+     * so it passes no gradient. */
+    q.dx = bottom->v[0]->diff + base;
+    q.scale = scale;
+    par_for((long)s->inner, BALANCED_MIN_CHUNK, balanced_grad_range, &q);
   }
   return CREMA_OK;
 }

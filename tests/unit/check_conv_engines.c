@@ -190,6 +190,7 @@ static const conv_case cases[] = {
     {5, 9, 10, 5, 3, 3, 2, 1, 1, 1, 2, 2, 5},      /* depthwise: dilated, uneven pads */
     {3, 7, 6, 3, 4, 5, 3, 1, 2, 3, 1, 1, 3},       /* depthwise: pads past the kernel */
     {16, 120, 120, 16, 16, 16, 4, 4, 8, 8, 1, 1, 16}, /* depthwise: large enough for the team */
+    {12, 48, 50, 6, 3, 3, 1, 1, 1, 1, 1, 1, 3},    /* gemm: im2col split over the team, groups */
 };
 
 START_TEST(test_engines_match_reference) { run_case(&cases[_i], _i); }

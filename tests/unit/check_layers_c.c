@@ -412,6 +412,44 @@ START_TEST(balanced_loss_item_without_targets) {
 }
 END_TEST
 
+/* Items large enough to be summed in chunks over the team: loss and
+ * gradient against a plain double-precision loop. */
+START_TEST(balanced_loss_large_items) {
+  enum { ITEMS = 2, INNER = 3 * 4096 + 77 };
+  float *x = malloc(sizeof(float) * ITEMS * INNER), *t = malloc(sizeof(float) * ITEMS * INNER);
+  ck_assert(x && t);
+  for (int i = 0; i < ITEMS * INNER; i++) {
+    x[i] = (float)((i * 37 % 1001) - 500) / 125.0f;
+    t[i] = i % 7 == 0 ? 1.0f : i % 11 == 0 ? 0.5f : 0.0f;
+  }
+  const float *v[] = {x, t};
+  const int axes[] = {2, 2}, shapes[] = {ITEMS, INNER, ITEMS, INNER};
+  run r;
+  run_init(&r, "name: 'loss' type: 'ClassBalancedSigmoidCrossEntropyLoss'", CAFFE__PHASE__TRAIN,
+           2, axes, shapes, v, 1);
+  run_forward(&r);
+  ck_assert_int_eq(run_backward(&r, 1.0f, (int[]){1, 0}), CREMA_OK);
+  double loss = 0;
+  for (int n = 0; n < ITEMS; n++) {
+    const float *xn = x + n * INNER, *tn = t + n * INNER;
+    double pos = 0, neg = 0;
+    for (int j = 0; j < INNER; j++)
+      pos += tn[j] == 1.0f, neg += tn[j] == 0.0f;
+    double beta = neg / (pos + neg);
+    for (int j = 0; j < INNER; j++) {
+      double w = tn[j] == 1.0f ? beta : tn[j] == 0.0f ? 1 - beta : 0;
+      double s = 1 / (1 + exp(-(double)xn[j]));
+      loss -= w * (tn[j] * log(s) + (1 - tn[j]) * log(1 - s));
+      ck_near(r.bottom[0]->diff[n * INNER + j], w * (s - tn[j]) / ITEMS, 1e-6);
+    }
+  }
+  ck_near(r.top[0]->data[0], loss / ITEMS, 1e-5 * loss / ITEMS);
+  run_free(&r);
+  free(x);
+  free(t);
+}
+END_TEST
+
 START_TEST(balanced_loss_gradients) {
   const int score[] = {3, 1, 4, 5}, label[] = {3, 1, 4, 5};
   labels bin = {0, 0, 0, 0};
@@ -777,6 +815,7 @@ static Suite *layers_c_suite(void) {
   tcase_add_test(t, balanced_loss_by_hand);
   tcase_add_test(t, balanced_loss_item_without_targets);
   tcase_add_test(t, balanced_loss_gradients);
+  tcase_add_test(t, balanced_loss_large_items);
   suite_add_tcase(s, t);
   t = tcase_create("norm");
   tcase_add_test(t, lrn_across_by_hand);
