@@ -282,32 +282,38 @@ static void ave_forward_plane(const pool_priv *p, const float *restrict x, float
   }
 }
 
+/* One pass over the planes, which are independent: the team splits them.
+ * Forward, x is the bottom's data and y the top's; backward, x is the
+ * top's gradient and y the bottom's. */
 typedef struct pool_job {
   const pool_priv *p;
   const float *x;
   float *y, *fmask;
   int is_max;
+  void (*plane)(const struct pool_job *j, size_t i);
 } pool_job;
 
-/* Planes are independent: the team splits them. */
-static void pool_member(par_team *team, int tid, int nthreads, void *ctx) {
-  const pool_job *j = ctx;
+static void forward_plane(const pool_job *j, size_t i) {
   const pool_priv *p = j->p;
   size_t in_plane = (size_t)p->height * p->width, out_plane = (size_t)p->pooled_h * p->pooled_w;
-  long lo, hi;
-  par_split((long)p->num * p->channels, tid, nthreads, &lo, &hi);
-  for (size_t i = (size_t)lo; i < (size_t)hi; i++) {
-    if (j->is_max)
-      max_forward_plane(p, j->x + i * in_plane, j->y + i * out_plane,
-                        j->fmask ? NULL : p->mask + i * out_plane,
-                        j->fmask ? j->fmask + i * out_plane : NULL);
-    else
-      ave_forward_plane(p, j->x + i * in_plane, j->y + i * out_plane);
-  }
+  if (j->is_max)
+    max_forward_plane(p, j->x + i * in_plane, j->y + i * out_plane,
+                      j->fmask ? NULL : p->mask + i * out_plane,
+                      j->fmask ? j->fmask + i * out_plane : NULL);
+  else
+    ave_forward_plane(p, j->x + i * in_plane, j->y + i * out_plane);
 }
 
-/* Input values below which one thread pools the whole blob (starting a
- * thread costs tens of microseconds). */
+static void pool_member(par_team *team, int tid, int nthreads, void *ctx) {
+  const pool_job *j = ctx;
+  long lo, hi;
+  par_split((long)j->p->num * j->p->channels, tid, nthreads, &lo, &hi);
+  for (size_t i = (size_t)lo; i < (size_t)hi; i++)
+    j->plane(j, i);
+}
+
+/* Input values below which one thread pools the whole blob (waking the
+ * team costs microseconds). */
 #define POOL_PARALLEL_MIN ((size_t)1 << 18)
 
 static crema_status pool_forward(layer *l, const blob_list *bottom, const blob_list *top,
@@ -315,7 +321,7 @@ static crema_status pool_forward(layer *l, const blob_list *bottom, const blob_l
   pool_priv *p = l->priv;
   int is_max = p->method == CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
   pool_job j = {p, bottom->v[0]->data, top->v[0]->data,
-                is_max && top->n > 1 ? top->v[1]->data : NULL, is_max};
+                is_max && top->n > 1 ? top->v[1]->data : NULL, is_max, forward_plane};
   par_run(bottom->v[0]->count >= POOL_PARALLEL_MIN ? par_threads() : 1, pool_member, &j);
   return CREMA_OK;
 }
@@ -348,24 +354,17 @@ static void ave_backward_plane(const pool_priv *p, const float *restrict dy,
   }
 }
 
-/* The gradient of a share of the planes; in the job x is the top's
- * gradient and y the bottom's. */
-static void pool_backward_member(par_team *team, int tid, int nthreads, void *ctx) {
-  const pool_job *j = ctx;
+static void backward_plane(const pool_job *j, size_t i) {
   const pool_priv *p = j->p;
   size_t in_plane = (size_t)p->height * p->width, out_plane = (size_t)p->pooled_h * p->pooled_w;
-  long lo, hi;
-  par_split((long)p->num * p->channels, tid, nthreads, &lo, &hi);
-  memset(j->y + (size_t)lo * in_plane, 0, (size_t)(hi - lo) * in_plane * sizeof(float));
-  for (size_t i = (size_t)lo; i < (size_t)hi; i++) {
-    const float *dy = j->x + i * out_plane;
-    float *dx = j->y + i * in_plane;
-    if (j->is_max)
-      max_backward_plane(p, dy, j->fmask ? NULL : p->mask + i * out_plane,
-                         j->fmask ? j->fmask + i * out_plane : NULL, dx);
-    else
-      ave_backward_plane(p, dy, dx);
-  }
+  const float *dy = j->x + i * out_plane;
+  float *dx = j->y + i * in_plane;
+  memset(dx, 0, in_plane * sizeof(float));
+  if (j->is_max)
+    max_backward_plane(p, dy, j->fmask ? NULL : p->mask + i * out_plane,
+                       j->fmask ? j->fmask + i * out_plane : NULL, dx);
+  else
+    ave_backward_plane(p, dy, dx);
 }
 
 static crema_status pool_backward(layer *l, const blob_list *top, const int *propagate_down,
@@ -376,9 +375,8 @@ static crema_status pool_backward(layer *l, const blob_list *top, const int *pro
   CREMA_TRY(blob_ensure_diff(bottom->v[0], err));
   int is_max = p->method == CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
   pool_job j = {p, top->v[0]->diff, bottom->v[0]->diff,
-                is_max && top->n > 1 ? top->v[1]->data : NULL, is_max};
-  par_run(bottom->v[0]->count >= POOL_PARALLEL_MIN ? par_threads() : 1, pool_backward_member,
-          &j);
+                is_max && top->n > 1 ? top->v[1]->data : NULL, is_max, backward_plane};
+  par_run(bottom->v[0]->count >= POOL_PARALLEL_MIN ? par_threads() : 1, pool_member, &j);
   return CREMA_OK;
 }
 
