@@ -606,13 +606,13 @@ void wino_backward_weights(const conv_geom *g, const float *in, const float *out
 /* Measured against im2col + SGEMM with AVX2 (one thread): 0.35-0.5x its
  * time from 28x28 outputs up, 0.6-0.8x at 14x14 and 12x12, but 1.2-1.3x at
  * 10x10, where the 9 tiles are half padding and the per-filter transforms
- * are no longer small next to the products.  At 14x14 a second thread
- * gains this engine almost nothing (with 16 tiles it mostly writes and
- * reads back the transformed gradient, 4x the weights) and SGEMM nearly 2x:
- * the lesion net's training step went from 421 to 361 ms on 2 threads with
- * conv5 back on SGEMM, so below 20x20 outputs gemm keeps the gradient. */
+ * are no longer small next to the products.  When members shared each
+ * block's products a second thread gained almost nothing at 14x14, and
+ * gemm kept those layers; with members splitting the output channels
+ * there, Winograd was ahead on 2 threads too (5.1-6.2 against 6.4-7.8 ms
+ * for 512 channels at 14x14, medians of alternating runs on a busy host). */
 int wino_wgrad_preferred(const conv_geom *g) {
   const im2col_shape *s = &g->in;
   return pick_kernels() != &kernels_generic && s->channels / g->group >= 16 &&
-         g->out_channels / g->group >= 16 && (long)s->out_h * s->out_w >= 400;
+         g->out_channels / g->group >= 16 && (long)s->out_h * s->out_w >= 144;
 }

@@ -342,7 +342,7 @@ static void run_wgrad_case(const conv_case *q, int case_no) {
 START_TEST(test_winograd_weight_gradient) { run_wgrad_case(&wgrad_cases[_i], _i); }
 END_TEST
 
-/* Which weight gradient auto takes: Winograd's from 20x20 outputs up,
+/* Which weight gradient auto takes: Winograd's from 12x12 outputs up,
  * SGEMM's below; depthwise layers go to their own engine. */
 START_TEST(test_weight_gradient_choice) {
   conv_engine e;
@@ -370,9 +370,9 @@ START_TEST(test_weight_gradient_choice) {
   conv_engine_resolve("winograd", &tiny, &e, &ws);
   ck_assert(e.backward_weights == wino_backward_weights);
   conv_engine_resolve(NULL, &side, &e, &ws);
-  ck_assert(e.backward_weights == conv_engine_gemm.backward_weights);
+  ck_assert(e.backward_weights == wino_backward_weights);
   conv_engine_resolve(NULL, &deep, &e, &ws);
-  ck_assert(e.backward_weights == conv_engine_gemm.backward_weights);
+  ck_assert(e.backward_weights == wino_backward_weights);
   ck_assert(!wino_wgrad_preferred(&tiny));
 }
 END_TEST
