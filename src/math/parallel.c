@@ -48,6 +48,7 @@ typedef struct par_pool {
 typedef struct par_worker {
   par_pool *pool;
   int tid;
+  unsigned seen; /* the job number when it started: older jobs are done */
 } par_worker;
 
 /* Each calling thread owns its pool, made on its first parallel job and
@@ -140,7 +141,7 @@ static void *worker_main(void *arg) {
   free(arg);
   par_pool *p = w.pool;
   in_team = 1;
-  unsigned seen = 0;
+  unsigned seen = w.seen;
   for (;;) {
     unsigned j = worker_wait(p, seen);
     if (j == seen)
@@ -223,7 +224,8 @@ static par_pool *thread_pool(int want) {
     par_worker *w = malloc(sizeof *w);
     if (!w)
       break;
-    *w = (par_worker){p, p->nworkers + 1};
+    /* Only this thread moves the job number, so it is the current one. */
+    *w = (par_worker){p, p->nworkers + 1, atomic_load(&p->job)};
     if (pthread_create(&p->threads[p->nworkers], NULL, worker_main, w) != 0) {
       free(w);
       break;
