@@ -1,8 +1,9 @@
-/* A small fork-join team for the convolution kernels.
+/* A small fork-join team for the kernels.
  *
- * Threads are started per call and joined before it returns, so there is no
- * pool to own or tear down.  Waiting threads spin briefly and then sleep, so
- * the team never keeps a core busy once its work is done: on a 2-core
+ * Each thread that starts a job owns its workers: they are started on its
+ * first parallel job, kept between jobs and joined when it exits (see
+ * math/parallel.c).  Waiting members poll briefly and then sleep, so the
+ * team never keeps a core busy for long once its work is done: on a 2-core
  * machine a spinning OpenMP runtime next to OpenBLAS's threads made
  * convolution several times slower. */
 #ifndef CREMA_MATH_PARALLEL_H

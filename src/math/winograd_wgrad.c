@@ -11,9 +11,10 @@
  * Work goes in blocks of tiles so the scratch stays a few MB at any image
  * size, and in passes over chunks of output channels so dU stays bounded
  * for wide layers; dU accumulates over a pass's blocks and is mapped back
- * to the 3x3 filters once per pass.  The team transforms a block's inputs
- * and output gradients together, then shares out the 36 products by xi (no
- * two members write the same dU).  The transforms write the operands in
+ * to the 3x3 filters once per pass.  Members of a team split the tiles,
+ * each with a dU of its own (summed when mapped back), or on small images
+ * the output channels (see tiles_body and rows_body).  The transforms write
+ * the operands in
  * the layout the product kernel streams: V as panels of 16 input channels
  * per tile, Mdy as rows of tiles per output channel.
  *
@@ -34,9 +35,9 @@
 #define LANES 16 /* input channels per V panel, tiles per Mdy vector */
 #define KR 6     /* output channels per product block */
 
-/* Scratch budgets (floats): transformed inputs of a block (8 MB),
- * transformed output gradients of a block, and the dU of a pass; 15 MB in
- * all. */
+/* Scratch budgets (floats) of one member: transformed inputs of a block
+ * (8 MB), transformed output gradients of a block, and the dU of a pass;
+ * 15 MB in all. */
 #define WG_V_FLOATS ((size_t)2 << 20)
 #define WG_M_FLOATS ((size_t)3 << 18)
 #define WG_DU_FLOATS ((size_t)1 << 20)
@@ -465,9 +466,14 @@ static void block_products(const wg_job *j, const wg_step *st, const float *m, c
   }
 }
 
-/* Floats of one member's scratch: its V, Mdy and dU. */
+/* Floats of one member's scratch: its V, Mdy and dU; when members split
+ * the output channels (rows_body), its Mdy and dU next to a shared V. */
 static size_t member_floats(const wg_plan *p) {
   return round_up(v_floats(p) + m_floats(p) + du_floats(p), ALIGN_FLOATS);
+}
+
+static size_t rows_member_floats(const wg_plan *p) {
+  return round_up(m_floats(p) + du_floats(p), ALIGN_FLOATS);
 }
 
 /* w_diff += G^T (sum of the members' dU) G for the pass's filters
@@ -546,8 +552,9 @@ static void tiles_body(par_team *team, int tid, int nth, void *ctx) {
 static void rows_body(par_team *team, int tid, int nth, void *ctx) {
   wg_job *j = ctx;
   const wg_plan *p = j->p;
+  /* One shared V, then each member's Mdy and dU. */
   float *v = align_line(j->ws);
-  float *m = v + (size_t)tid * member_floats(p) + v_floats(p);
+  float *m = v + v_floats(p) + (size_t)tid * rows_member_floats(p);
   float *du = m + m_floats(p);
   const int panels = p->cpad / LANES;
   long u_lo, u_hi, lo, hi;
@@ -588,7 +595,10 @@ static int wg_members(const wg_plan *p) {
 size_t wino_wgrad_workspace(const conv_geom *g) {
   wg_plan p;
   plan_of(g, &p);
-  return member_floats(&p) * wg_members(&p) + ALIGN_FLOATS;
+  const int n = wg_members(&p);
+  if (split_rows(&p, n))
+    return v_floats(&p) + rows_member_floats(&p) * n + ALIGN_FLOATS;
+  return member_floats(&p) * n + ALIGN_FLOATS;
 }
 
 void wino_backward_weights(const conv_geom *g, const float *in, const float *out_diff,
