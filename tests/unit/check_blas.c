@@ -1,5 +1,6 @@
 /* The BLAS wrappers against a double-precision reference: every
  * transposition, one-row and one-column products (which go to gemv),
+ * products with K = 1 (outer products),
  * operands that are blocks of larger matrices, alpha and beta, and teams
  * of 1 to 3 threads splitting the output by rows or by columns; the
  * vector operations of the solvers, split likewise. */
@@ -32,9 +33,11 @@ static const shape shapes[] = {
     {64, 300, 200, 0}, /* split by columns */
     {400, 40, 150, 5}, /* split by rows, blocks of larger matrices */
     {33, 35, 0, 1},    /* K = 0: C = beta C */
+    {7, 33, 1, 2},     /* K = 1: an outer product */
+    {16, 50000, 1, 0}, /* K = 1, split by rows (a 1x1 convolution's data gradient) */
 };
 
-static void run(const shape *q, int ta, int tb, int threads) {
+static void run(const shape *q, int ta, int tb, int threads, float alpha, float beta) {
   char env[16];
   snprintf(env, sizeof env, "%d", threads);
   setenv("OPENBLAS_NUM_THREADS", env, 1);
@@ -50,7 +53,6 @@ static void run(const shape *q, int ta, int tb, int threads) {
   fill(a, na, 1), fill(b, nb, 2), fill(c0, nc, 3);
   for (size_t i = 0; i < nc; i++)
     c[i] = c0[i];
-  const float alpha = 0.75f, beta = -0.5f;
   math_gemm_ld(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   double worst = 0, scale = 1e-30;
   for (int i = 0; i < m; i++)
@@ -66,8 +68,9 @@ static void run(const shape *q, int ta, int tb, int threads) {
       worst = fmax(worst, fabs(c[(size_t)i * ldc + j] - want));
       scale = fmax(scale, fabs(want));
     }
-  ck_assert_msg(worst <= 1e-5 * scale, "%dx%dx%d ta %d tb %d threads %d: max diff %g of %g", m,
-                n, k, ta, tb, threads, worst, scale);
+  ck_assert_msg(worst <= 1e-5 * scale,
+                "%dx%dx%d ta %d tb %d threads %d alpha %g beta %g: max diff %g of %g", m, n, k,
+                ta, tb, threads, (double)alpha, (double)beta, worst, scale);
   free(a), free(b), free(c), free(c0);
   unsetenv("OPENBLAS_NUM_THREADS");
 }
@@ -75,8 +78,11 @@ static void run(const shape *q, int ta, int tb, int threads) {
 START_TEST(test_gemm_ld) {
   const shape *q = &shapes[_i];
   for (int threads = 1; threads <= 3; threads++)
-    for (int t = 0; t < 4; t++)
-      run(q, t & 1, t >> 1, threads);
+    for (int t = 0; t < 4; t++) {
+      run(q, t & 1, t >> 1, threads, 0.75f, -0.5f);
+      /* What the layers pass: plain products. */
+      run(q, t & 1, t >> 1, threads, 1.0f, 0.0f);
+    }
 }
 END_TEST
 
