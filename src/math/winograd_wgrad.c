@@ -90,6 +90,54 @@ static size_t clamp_multiple(size_t budget, size_t per, size_t m, size_t lo, siz
   return n > hi ? hi : n;
 }
 
+/* Threads the gradient may use. */
+static int wg_threads(const wg_plan *p) {
+  int n = p->threads < PAR_MAX_THREADS ? p->threads : PAR_MAX_THREADS;
+  return n < 1 ? 1 : n;
+}
+
+/* Tiles per member below which they split the channels. */
+#define WG_MIN_MEMBER_TILES 64
+
+static int split_rows(const wg_plan *p, int nth) {
+  return nth > 1 && p->tiles <= p->tile_block && p->tiles < (long)WG_MIN_MEMBER_TILES * nth &&
+         p->kout >= KR * nth;
+}
+
+/* Members of the team: all threads when they split the channels, else no
+ * more than there are panels of tiles to share. */
+static int wg_members(const wg_plan *p) {
+  const int n = wg_threads(p);
+  if (split_rows(p, n))
+    return n;
+  long panels = (p->tiles + LANES - 1) / LANES;
+  return panels < n ? (int)panels : n;
+}
+
+/* Blocks and passes for scratch budgets divided by share. */
+static void plan_blocks(wg_plan *p, size_t share) {
+  size_t t_all = round_up((size_t)p->tiles, LANES);
+  size_t tb_max = t_all < WG_MAX_TILE_BLOCK ? t_all : WG_MAX_TILE_BLOCK;
+  p->tile_block =
+      (int)clamp_multiple(WG_V_FLOATS / share, (size_t)NXI * p->cpad, LANES, LANES, tb_max);
+  size_t k_all = round_up((size_t)p->kout, KR);
+  size_t kch = clamp_multiple(WG_DU_FLOATS / share, (size_t)NXI * p->cpad, KR, KR, k_all);
+  /* Smaller blocks rather than a second pass, which would transform every
+   * input again. */
+  size_t tb_m = clamp_multiple(WG_M_FLOATS / share, (size_t)NXI * kch, LANES, WG_MIN_TILE_BLOCK,
+                               (size_t)p->tile_block);
+  if (tb_m < (size_t)p->tile_block)
+    p->tile_block = (int)tb_m;
+  size_t kch_m =
+      clamp_multiple(WG_M_FLOATS / share, (size_t)NXI * p->tile_block, KR, KR, k_all);
+  if (kch_m < kch)
+    kch = kch_m;
+  /* Even passes: 100 channels in chunks of 54 would leave a thin second
+   * pass. */
+  size_t passes = (k_all + kch - 1) / kch;
+  p->kch = (int)round_up((k_all / KR + passes - 1) / passes * KR, KR);
+}
+
 static void plan_of(const conv_geom *g, wg_plan *p) {
   const im2col_shape *s = &g->in;
   p->group = g->group;
@@ -105,24 +153,19 @@ static void plan_of(const conv_geom *g, wg_plan *p) {
   p->tiles_w = (p->out_w + 3) / 4;
   p->tiles = (long)((p->out_h + 3) / 4) * p->tiles_w;
   p->threads = g->threads > 1 ? g->threads : 1;
-  size_t t_all = round_up((size_t)p->tiles, LANES);
-  size_t tb_max = t_all < WG_MAX_TILE_BLOCK ? t_all : WG_MAX_TILE_BLOCK;
-  p->tile_block = (int)clamp_multiple(WG_V_FLOATS, (size_t)NXI * p->cpad, LANES, LANES, tb_max);
-  size_t k_all = round_up((size_t)p->kout, KR);
-  size_t kch = clamp_multiple(WG_DU_FLOATS, (size_t)NXI * p->cpad, KR, KR, k_all);
-  /* Smaller blocks rather than a second pass, which would transform every
-   * input again. */
-  size_t tb_m = clamp_multiple(WG_M_FLOATS, (size_t)NXI * kch, LANES, WG_MIN_TILE_BLOCK,
-                               (size_t)p->tile_block);
-  if (tb_m < (size_t)p->tile_block)
-    p->tile_block = (int)tb_m;
-  size_t kch_m = clamp_multiple(WG_M_FLOATS, (size_t)NXI * p->tile_block, KR, KR, k_all);
-  if (kch_m < kch)
-    kch = kch_m;
-  /* Even passes: 100 channels in chunks of 54 would leave a thin second
-   * pass. */
-  size_t passes = (k_all + kch - 1) / kch;
-  p->kch = (int)round_up((k_all / KR + passes - 1) / passes * KR, KR);
+  plan_blocks(p, 1);
+  const int n = wg_members(p);
+  if (split_rows(p, n) && n > 1) {
+    /* Each member's Mdy and dU need hold only its share of the channels. */
+    size_t share = ((size_t)(p->kout + KR - 1) / KR + (size_t)n - 1) / (size_t)n * KR;
+    if (share < (size_t)p->kch)
+      p->kch = (int)share;
+  } else if (n > 2) {
+    /* Members that split the tiles each hold a V, Mdy and dU: beyond two,
+     * their budgets shrink so that the scratch stays near two members'
+     * (a 64-thread host would otherwise ask for 1 GB). */
+    plan_blocks(p, (size_t)n / 2);
+  }
 }
 
 /* Floats of slack to align the scratch to a cache line. */
@@ -579,18 +622,6 @@ static void rows_body(par_team *team, int tid, int nth, void *ctx) {
   }
 }
 
-/* Tiles per member below which they split the channels. */
-#define WG_MIN_MEMBER_TILES 64
-
-static int split_rows(const wg_plan *p, int nth) {
-  return nth > 1 && p->tiles <= p->tile_block && p->tiles < (long)WG_MIN_MEMBER_TILES * nth &&
-         p->kout >= KR * nth;
-}
-
-static int wg_members(const wg_plan *p) {
-  int n = p->threads < PAR_MAX_THREADS ? p->threads : PAR_MAX_THREADS;
-  return n < 1 ? 1 : n;
-}
 
 size_t wino_wgrad_workspace(const conv_geom *g) {
   wg_plan p;

@@ -326,6 +326,10 @@ static void run_wgrad_case(const conv_case *q, int case_no) {
     g.threads = th;
     size_t wsf = wino_wgrad_workspace(&g);
     ck_assert_uint_le(wsf, (size_t)th * (4 << 20));
+    /* Many threads share about two threads' budgets. */
+    g.threads = 64;
+    ck_assert_uint_le(wino_wgrad_workspace(&g), (size_t)16 << 20);
+    g.threads = th;
     float *ws = malloc(wsf * sizeof(float));
     ck_assert_ptr_nonnull(ws);
     fill(ws, wsf, 5);
