@@ -39,18 +39,25 @@ typedef struct par_pool {
   pthread_mutex_t mu;
   pthread_cond_t wake; /* workers wait here for a job */
   pthread_cond_t done; /* the caller waits here for the workers */
-  atomic_uint job;     /* number of the latest job */
-  atomic_int busy;     /* workers not yet through the latest job */
+  /* The latest job: its number times JOB_SIZES plus its team size, in one
+   * word, so that a worker outside the team learns so without reading
+   * anything the next job rewrites. */
+  atomic_ullong job;
+  atomic_int busy; /* members not yet through the latest job */
   int shutdown;
   int nworkers;
   pthread_t threads[PAR_MAX_THREADS];
   par_team team;
 } par_pool;
 
+/* Team sizes fit below this in the job word. */
+#define JOB_SIZES 128ULL
+_Static_assert(PAR_MAX_THREADS < JOB_SIZES, "team sizes must fit in the job word");
+
 typedef struct par_worker {
   par_pool *pool;
   int tid;
-  unsigned seen; /* the job number when it started: older jobs are done */
+  unsigned long long seen; /* the job word when it started: older jobs are done */
 } par_worker;
 
 /* Each calling thread owns its pool, made on its first parallel job and
@@ -122,16 +129,16 @@ void par_sync(par_team *t) {
 }
 
 /* Waits for a job newer than seen (or shutdown): polls first, then
- * sleeps.  Returns the job's number, or seen on shutdown. */
-static unsigned worker_wait(par_pool *p, unsigned seen) {
+ * sleeps.  Returns the job word, or seen on shutdown. */
+static unsigned long long worker_wait(par_pool *p, unsigned long long seen) {
   for (int i = 0; i < PAR_IDLE_SPIN; i++) {
-    unsigned j = atomic_load_explicit(&p->job, memory_order_acquire);
+    unsigned long long j = atomic_load_explicit(&p->job, memory_order_acquire);
     if (j != seen)
       return j;
     cpu_relax();
   }
   pthread_mutex_lock(&p->mu);
-  unsigned j;
+  unsigned long long j;
   while ((j = atomic_load(&p->job)) == seen && !p->shutdown)
     pthread_cond_wait(&p->wake, &p->mu);
   pthread_mutex_unlock(&p->mu);
@@ -143,15 +150,17 @@ static void *worker_main(void *arg) {
   free(arg);
   par_pool *p = w.pool;
   in_team = 1;
-  unsigned seen = w.seen;
+  unsigned long long seen = w.seen;
   for (;;) {
-    unsigned j = worker_wait(p, seen);
+    unsigned long long j = worker_wait(p, seen);
     if (j == seen)
       return NULL;
     seen = j;
-    /* The team size was published before the job number. */
-    if (w.tid < p->team.n)
-      p->team.body(&p->team, w.tid, p->team.n, p->team.ctx);
+    /* Outside the team: nothing to do, and nothing of the job to read. */
+    if ((unsigned long long)w.tid >= j % JOB_SIZES)
+      continue;
+    /* The team was written before the job word was published. */
+    p->team.body(&p->team, w.tid, p->team.n, p->team.ctx);
     if (atomic_fetch_sub(&p->busy, 1) == 1) {
       pthread_mutex_lock(&p->mu);
       pthread_cond_signal(&p->done);
@@ -226,7 +235,7 @@ static par_pool *thread_pool(int want) {
     par_worker *w = malloc(sizeof *w);
     if (!w)
       break;
-    /* Only this thread moves the job number, so it is the current one. */
+    /* Only this thread moves the job word, so it is the current one. */
     *w = (par_worker){p, p->nworkers + 1, atomic_load(&p->job)};
     if (pthread_create(&p->threads[p->nworkers], NULL, worker_main, w) != 0) {
       free(w);
@@ -257,11 +266,12 @@ void par_run(int nthreads, par_body body, void *ctx) {
   p->team.n = n;
   p->team.body = body;
   p->team.ctx = ctx;
-  /* Every worker takes part in the count, members or not, so none is
-   * still reading the team when the next job rewrites it. */
-  atomic_store(&p->busy, p->nworkers);
+  /* Only members read the team, and the caller waits for all of them
+   * before the next job rewrites it. */
+  atomic_store(&p->busy, n - 1);
+  unsigned long long next = (atomic_load(&p->job) / JOB_SIZES + 1) * JOB_SIZES + (unsigned)n;
   pthread_mutex_lock(&p->mu);
-  atomic_fetch_add_explicit(&p->job, 1, memory_order_release);
+  atomic_store_explicit(&p->job, next, memory_order_release);
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->mu);
   in_team = 1;
