@@ -595,7 +595,8 @@ typedef struct wino_job {
   const wino_kernels *kern;
   const float *in, *w, *bias;
   float *out, *ws;
-  /* Next (group, block) item for members that split the tiles. */
+  /* Next item a member takes: a (group, block) when members split the
+   * tiles, else a chunk of output channels of the current block. */
   atomic_long next_block;
 } wino_job;
 
@@ -759,8 +760,9 @@ static void split_tiles_body(wino_job *j, float *v, float *u, float *m) {
 }
 
 /* Large images: split_tiles_body.  Otherwise the team shares the
- * transformed inputs of each block and each member takes its own output
- * channels through filters, products and output transform. */
+ * transformed inputs of each block, and each member takes chunks of output
+ * channels through filters, products and output transform, the next
+ * chunk whenever it is free. */
 static void wino_body(par_team *team, int tid, int nth, void *ctx) {
   wino_job *j = ctx;
   const wino_plan *p = j->p;
@@ -773,16 +775,30 @@ static void wino_body(par_team *team, int tid, int nth, void *ctx) {
     split_tiles_body(j, v, u, m);
     return;
   }
-  const long kpanels = (p->kout + KR - 1) / KR;
+  /* Chunks of output channels, taken by whichever member is free (see
+   * split_tiles_body); each member asks once more than it gets work, so
+   * every block moves the counter by chunks + nth. */
+  const long kpanels = (p->kout + KR - 1) / KR, per = p->rows / KR;
+  /* At least two chunks a member where there are panels enough: narrow
+   * layers (16 output channels are 3 panels) still need sharing out. */
+  long chunks = (kpanels + per - 1) / per;
+  if (chunks < 2L * nth)
+    chunks = kpanels < 2L * nth ? kpanels : 2L * nth;
+  long dealt = 0;
   for (int grp = 0; grp < p->group; grp++) {
     wino_group gr = group_of(j, grp);
-    long kp_lo, kp_hi;
-    par_split(kpanels, tid, nth, &kp_lo, &kp_hi);
-    for (long t0 = 0; t0 < p->tiles; t0 += p->tile_block) {
+    for (long t0 = 0; t0 < p->tiles; t0 += p->tile_block, dealt += chunks + nth) {
       int nt = block_tiles(p, t0);
       block_inputs(j, gr.in, t0, nt, v, tid, nth);
       par_sync(team);
-      block_products(j, &gr, t0, nt, kp_lo, kp_hi, v, u, m, t0 > 0);
+      for (;;) {
+        long c = atomic_fetch_add_explicit(&j->next_block, 1, memory_order_relaxed) - dealt;
+        if (c >= chunks)
+          break;
+        long lo, hi;
+        par_split(kpanels, (int)c, (int)chunks, &lo, &hi);
+        block_products(j, &gr, t0, nt, lo, hi, v, u, m, 0);
+      }
       /* V is rewritten for the next block only once everyone is done. */
       par_sync(team);
     }
