@@ -282,10 +282,8 @@ static void copy_values(float *dst, const uint8_t *src, size_t n, size_t elem) {
     wire_copy_doubles_to_floats(dst, src, n);
 }
 
-static void chunk_member(par_team *team, int tid, int nthreads, void *ctx) {
+static void chunk_range(long lo, long hi, void *ctx) {
   const chunk_job *j = ctx;
-  long lo, hi;
-  par_split((long)(j->len / j->elem), tid, nthreads, &lo, &hi);
   copy_values(j->dst + lo, j->src + (size_t)lo * j->elem, (size_t)(hi - lo), j->elem);
 }
 
@@ -297,7 +295,6 @@ static void chunk_member(par_team *team, int tid, int nthreads, void *ctx) {
  * has to reach into another core's TLB. */
 static void copy_field_values(const walk *w, span s, uint32_t number, float *dst) {
   const size_t elem = number == BLOB_DOUBLE_DATA || number == BLOB_DOUBLE_DIFF ? 8 : 4;
-  const int threads = par_threads();
   wire_reader r = wire_reader_of(s.data, s.len);
   wire_field f;
   while (wire_next(&r, &f) == WIRE_FIELD) {
@@ -306,7 +303,7 @@ static void copy_field_values(const walk *w, span s, uint32_t number, float *dst
     for (size_t done = 0; done < f.len;) {
       size_t chunk = f.len - done < RELEASE_STRIDE ? f.len - done : RELEASE_STRIDE;
       chunk_job j = {f.data + done, chunk / elem * elem, elem, dst};
-      par_run(chunk >= RELEASE_STRIDE / 2 ? threads : 1, chunk_member, &j);
+      par_for((long)(chunk / elem), (long)(RELEASE_STRIDE / 2 / elem), chunk_range, &j);
       dst += chunk / elem;
       file_view_release(w->view, (size_t)(f.data + done - w->view->data), chunk);
       done += chunk;

@@ -336,9 +336,7 @@ static void bias_range(long lo, long hi, void *ctx) {
 static void accumulate_bias_diff(float *bias_diff, const float *top_diff, int channels,
                                  size_t spatial) {
   bias_job j = {bias_diff, top_diff, spatial};
-  /* In channels: at least the element-wise threshold's worth of values. */
-  long min_channels = (long)(PAR_ELEMENTWISE_MIN / (spatial ? spatial : 1)) + 1;
-  par_for(channels, min_channels < 2 ? 2 : min_channels, bias_range, &j);
+  par_for(channels, par_min_items(spatial), bias_range, &j);
 }
 
 static crema_status conv_forward(layer *l, const blob_list *bottom, const blob_list *top,

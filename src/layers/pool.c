@@ -304,17 +304,22 @@ static void forward_plane(const pool_job *j, size_t i) {
     ave_forward_plane(p, j->x + i * in_plane, j->y + i * out_plane);
 }
 
-static void pool_member(par_team *team, int tid, int nthreads, void *ctx) {
+static void pool_planes(long lo, long hi, void *ctx) {
   const pool_job *j = ctx;
-  long lo, hi;
-  par_split((long)j->p->num * j->p->channels, tid, nthreads, &lo, &hi);
-  for (size_t i = (size_t)lo; i < (size_t)hi; i++)
-    j->plane(j, i);
+  for (long i = lo; i < hi; i++)
+    j->plane(j, (size_t)i);
 }
 
 /* Input values below which one thread pools the whole blob (waking the
  * team costs microseconds). */
 #define POOL_PARALLEL_MIN ((size_t)1 << 18)
+
+static void pool_run(pool_job *j) {
+  const pool_priv *p = j->p;
+  size_t in_plane = (size_t)p->height * p->width;
+  long min_planes = (long)(POOL_PARALLEL_MIN / (in_plane ? in_plane : 1));
+  par_for((long)p->num * p->channels, min_planes, pool_planes, j);
+}
 
 static crema_status pool_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                  crema_error *err) {
@@ -322,7 +327,7 @@ static crema_status pool_forward(layer *l, const blob_list *bottom, const blob_l
   int is_max = p->method == CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
   pool_job j = {p, bottom->v[0]->data, top->v[0]->data,
                 is_max && top->n > 1 ? top->v[1]->data : NULL, is_max, forward_plane};
-  par_run(bottom->v[0]->count >= POOL_PARALLEL_MIN ? par_threads() : 1, pool_member, &j);
+  pool_run(&j);
   return CREMA_OK;
 }
 
@@ -376,7 +381,7 @@ static crema_status pool_backward(layer *l, const blob_list *top, const int *pro
   int is_max = p->method == CAFFE__POOLING_PARAMETER__POOL_METHOD__MAX;
   pool_job j = {p, top->v[0]->diff, bottom->v[0]->diff,
                 is_max && top->n > 1 ? top->v[1]->data : NULL, is_max, backward_plane};
-  par_run(bottom->v[0]->count >= POOL_PARALLEL_MIN ? par_threads() : 1, pool_member, &j);
+  pool_run(&j);
   return CREMA_OK;
 }
 

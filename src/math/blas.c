@@ -156,9 +156,7 @@ static void outer_rows(long lo, long hi, void *ctx) {
 static void outer_product(int trans_a, int trans_b, int M, int N, float alpha, const float *A,
                           int lda, const float *B, int ldb, float beta, float *C, int ldc) {
   outer_job j = {trans_a, trans_b, N, lda, ldb, ldc, alpha, beta, A, B, C};
-  /* In rows: at least the element-wise threshold's worth of values. */
-  long min_rows = PAR_ELEMENTWISE_MIN / (N > 0 ? N : 1) + 1;
-  par_for(M, min_rows < 2 ? 2 : min_rows, outer_rows, &j);
+  par_for(M, par_min_items(N > 0 ? (size_t)N : 1), outer_rows, &j);
 }
 
 void math_gemm_ld(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,

@@ -309,12 +309,18 @@ static void for_member(par_team *team, int tid, int nthreads, void *ctx) {
 void par_for(long n, long min_n, par_range fn, void *ctx) {
   if (n <= 0)
     return;
-  if (n < min_n || par_threads() <= 1) {
+  const int threads = par_threads();
+  if (n < min_n || threads <= 1) {
     fn(0, n, ctx);
     return;
   }
   for_job j = {n, fn, ctx};
-  par_run(par_threads(), for_member, &j);
+  par_run(threads, for_member, &j);
+}
+
+long par_min_items(size_t values) {
+  long n = PAR_ELEMENTWISE_MIN / (long)(values ? values : 1) + 1;
+  return n < 2 ? 2 : n;
 }
 
 /* Below this, waking the team costs more than it saves. */
@@ -325,24 +331,16 @@ typedef struct zero_job {
   size_t bytes;
 } zero_job;
 
-static void zero_body(par_team *team, int tid, int nthreads, void *ctx) {
+/* Whole pages per member, so no page is faulted by two. */
+static void zero_pages(long lo, long hi, void *ctx) {
   const zero_job *j = ctx;
-  /* Whole pages per member, so no page is faulted by two. */
-  long pages = (long)((j->bytes + 4095) / 4096), lo, hi;
-  par_split(pages, tid, nthreads, &lo, &hi);
   size_t a = (size_t)lo * 4096, b = (size_t)hi * 4096;
   if (b > j->bytes)
     b = j->bytes;
-  if (a < b)
-    memset(j->p + a, 0, b - a);
+  memset(j->p + a, 0, b - a);
 }
 
 void par_zero(void *p, size_t bytes) {
-  int n = par_threads();
-  if (n <= 1 || bytes < PAR_ZERO_MIN) {
-    memset(p, 0, bytes);
-    return;
-  }
   zero_job j = {p, bytes};
-  par_run(n, zero_body, &j);
+  par_for((long)((bytes + 4095) / 4096), (long)(PAR_ZERO_MIN / 4096), zero_pages, &j);
 }

@@ -51,6 +51,10 @@ typedef void (*par_range)(long lo, long hi, void *ctx);
  * least min_n. */
 void par_for(long n, long min_n, par_range fn, void *ctx);
 
+/* The min_n for a loop over items of `values` values each: enough items
+ * for PAR_ELEMENTWISE_MIN values, and at least two. */
+long par_min_items(size_t values);
+
 /* memset(p, 0, bytes), split over the team when large.  The first touch of
  * fresh memory is page faults, and in a virtual machine the host's too:
  * loading VGG-16's weights spent most of its time there, and faults on

@@ -724,6 +724,12 @@ static int block_tiles(const wino_plan *p, long t0) {
   return (int)(p->tiles - t0 < p->tile_block ? p->tiles - t0 : p->tile_block);
 }
 
+/* The next item for whichever member asks: relaxed is enough, as items are
+ * independent and par_run publishes what the members wrote. */
+static long take_item(wino_job *j) {
+  return atomic_fetch_add_explicit(&j->next_block, 1, memory_order_relaxed);
+}
+
 static wino_group group_of(const wino_job *j, int grp) {
   const wino_plan *p = j->p;
   wino_group gr = {j->in + (size_t)grp * p->cin * p->height * p->width,
@@ -746,7 +752,7 @@ static void split_tiles_body(wino_job *j, float *v, float *u, float *m) {
   const long items = blocks * p->group;
   int last_grp = -1;
   for (;;) {
-    long i = atomic_fetch_add_explicit(&j->next_block, 1, memory_order_relaxed);
+    long i = take_item(j);
     if (i >= items)
       break;
     int grp = (int)(i / blocks);
@@ -792,7 +798,7 @@ static void wino_body(par_team *team, int tid, int nth, void *ctx) {
       block_inputs(j, gr.in, t0, nt, v, tid, nth);
       par_sync(team);
       for (;;) {
-        long c = atomic_fetch_add_explicit(&j->next_block, 1, memory_order_relaxed) - dealt;
+        long c = take_item(j) - dealt;
         if (c >= chunks)
           break;
         long lo, hi;
