@@ -725,6 +725,36 @@ static crema_status setup_layers(net *n, crema_error *err) {
   return record_input_shapes(n, err);
 }
 
+/* Whether layer i + 1 is a ReLU (slope 0) working in place on layer i's
+ * only top, which carries no loss: then layer i may apply it as it writes
+ * the top, and nothing can read the top in between.  Caffe's in-place
+ * ReLU leaves the same values in the blob, and its backward reads only
+ * the (rectified) top, so results are unchanged. */
+static int relu_follows_in_place(const net *n, int i) {
+  if (i + 1 >= n->nlayers || n->bottoms[i].n != 1 || n->tops[i].n != 1 ||
+      n->top_loss_weight[i][0] != 0.0f)
+    return 0;
+  const layer *r = n->layers[i + 1];
+  if (strcmp(r->ops->type, "ReLU") != 0 || n->bottoms[i + 1].n != 1 || n->tops[i + 1].n != 1)
+    return 0;
+  const blob *t = n->tops[i].v[0];
+  if (n->bottoms[i + 1].v[0] != t || n->tops[i + 1].v[0] != t)
+    return 0;
+  const Caffe__ReLUParameter *rp = r->param->relu_param;
+  return !rp || rp->negative_slope == 0.0f;
+}
+
+/* Fuses each in-place ReLU into the layer before where that layer can
+ * apply it (layer_ops.fuse_relu): one pass over the activation instead of
+ * two. */
+static void fuse_relus(net *n) {
+  for (int i = 0; i + 1 < n->nlayers; i++) {
+    layer *l = n->layers[i];
+    if (l->ops->fuse_relu && relu_follows_in_place(n, i) && l->ops->fuse_relu(l))
+      n->layers[i + 1]->forward_fused = 1;
+  }
+}
+
 /* The second half of Net::Init's analysis: layers that feed no loss, and
  * layers whose bottoms all skip backward, need no backward. */
 static crema_status prune_backward(net *n, crema_error *err) {
@@ -842,6 +872,8 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
     st = setup_layers(n, err);
   if (st == CREMA_OK)
     st = prune_backward(n, err);
+  if (st == CREMA_OK)
+    fuse_relus(n);
   if (st != CREMA_OK) {
     net_free(n);
     return st;

@@ -355,8 +355,7 @@ static crema_status conv_forward(layer *l, const blob_list *bottom, const blob_l
       float *y = out + (size_t)n * p->top_dim;
       if (p->reverse) {
         p->engine.backward_data(&p->geom, x, w, y, ws);
-        if (bias)
-          conv_add_bias(y, bias, p->num_output, p->out_spatial);
+        conv_finish_output(y, bias, 0, p->num_output, p->out_spatial);
       } else {
         /* The engine adds the bias in its output pass. */
         p->engine.forward(&p->geom, x, w, bias, y, ws);
@@ -411,13 +410,21 @@ static crema_status conv_backward(layer *l, const blob_list *top, const int *pro
 
 static void conv_destroy(layer *l) { free(l->priv); }
 
+/* The engines apply the ReLU in their output pass, after the bias. */
+static int conv_fuse_relu(layer *l) {
+  conv_priv *p = l->priv;
+  p->geom.relu = 1;
+  return 1;
+}
+
 const layer_ops convolution_layer_ops = {
     .type = "Convolution",
     .min_bottoms = 1, .max_bottoms = -1, .min_tops = 1, .max_tops = -1,
     .setup = conv_setup, .reshape = conv_reshape, .forward = conv_forward,
-    .backward = conv_backward, .destroy = conv_destroy,
+    .backward = conv_backward, .destroy = conv_destroy, .fuse_relu = conv_fuse_relu,
 };
 
+/* Deconvolution adds its bias outside the engine and fuses no ReLU. */
 const layer_ops deconvolution_layer_ops = {
     .type = "Deconvolution",
     .min_bottoms = 1, .max_bottoms = -1, .min_tops = 1, .max_tops = -1,

@@ -64,6 +64,11 @@ typedef struct layer_ops {
                            const blob_list *bottom, crema_error *err);
   /* Frees l->priv; may be NULL. */
   void (*destroy)(layer *l);
+  /* Makes forward also apply Caffe's ReLU (negative_slope 0) to the single
+   * top, for the in-place ReLU that follows; 0 if the layer cannot.  NULL
+   * for layers that never can.  The net fuses them (graph/net.c) to save
+   * the ReLU's pass over memory. */
+  int (*fuse_relu)(layer *l);
 } layer_ops;
 
 struct layer {
@@ -76,6 +81,8 @@ struct layer {
   int *param_propagate_down;          /* per parameter blob */
   void *priv;
   layer_ctx *ctx;
+  /* A ReLU whose forward the layer before does (layer_ops.fuse_relu). */
+  int forward_fused;
 };
 
 /* Creates a layer of the registered type (without calling setup). */

@@ -15,6 +15,7 @@
 
 #include "layers/layer.h"
 #include "layers/registry.h"
+#include "math/activation.h"
 #include "math/filler.h"
 #include "math/parallel.h"
 
@@ -110,14 +111,8 @@ static backward_arrays backward_io(const layer *l, const blob_list *top,
 
 /* ---- ReLU ---- */
 
-/* Caffe's max(x, 0) + slope * min(x, 0) with std::max/std::min's
- * comparisons (a NaN input stays NaN).  Unlike fmaxf/fminf, which are
- * library calls here, the selects vectorise. */
-static inline float relu_of(float x, float slope) {
-  float pos = x < 0.0f ? 0.0f : x;
-  float neg = 0.0f < x ? 0.0f : x;
-  return pos + slope * neg;
-}
+/* relu_caffe (math/activation.h) is written with selects rather than
+ * fmaxf/fminf, which are library calls here, so that it vectorises. */
 
 static float relu_slope(const layer *l) {
   const Caffe__ReLUParameter *rp = l->param->relu_param;
@@ -135,7 +130,7 @@ static void relu_forward_range(long lo, long hi, void *ctx) {
   const relu_pass *q = ctx;
   const float slope = q->slope;
   for (long i = lo; i < hi; i++)
-    q->f.y[i] = relu_of(q->f.x[i], slope);
+    q->f.y[i] = relu_caffe(q->f.x[i], slope);
 }
 
 static void relu_backward_range(long lo, long hi, void *ctx) {
@@ -157,6 +152,8 @@ static void relu_backward_range(long lo, long hi, void *ctx) {
 
 static crema_status relu_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                  crema_error *err) {
+  if (l->forward_fused)
+    return CREMA_OK;
   const float slope = relu_slope(l);
   /* Caffe's backward reads the (overwritten) input: right for slope >= 0,
    * where the output keeps the input's sign. */
@@ -240,7 +237,7 @@ static crema_status prelu_forward(layer *l, const blob_list *bottom, const blob_
   const float *x = b->data;
   float *y = top->v[0]->data;
   for (size_t i = 0; i < b->count; i++)
-    y[i] = relu_of(x[i], slope[prelu_channel(i, dim, channels, shared)]);
+    y[i] = relu_caffe(x[i], slope[prelu_channel(i, dim, channels, shared)]);
   return CREMA_OK;
 }
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "math/activation.h"
 #include "math/conv_engine.h"
 #include "math/parallel.h"
 
@@ -206,6 +207,9 @@ static void dw_member(par_team *team, int tid, int nthreads, void *ctx) {
     case DW_FORWARD:
       forward_channel(j->g, j->a + c * in_plane, j->b + c * taps, j->bias ? j->bias[c] : 0.0f,
                       j->out + c * out_plane);
+      if (j->g->relu) /* the plane is still in cache */
+        for (size_t i = 0; i < out_plane; i++)
+          j->out[c * out_plane + i] = relu_caffe(j->out[c * out_plane + i], 0.0f);
       break;
     case DW_DATA:
       data_channel(j->g, j->a + c * out_plane, j->b + c * taps, j->out + c * in_plane);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "math/activation.h"
 #include "math/conv_engine.h"
 #include "math/parallel.h"
 #include "math/simd.h"
@@ -122,17 +123,25 @@ DIRECT_INLINE void block_1x16(const direct_job *j, const float *buf, int k, int 
   st8(dst, a0), st8(dst + 8, b0);
 }
 
-/* Copies n channels of a block to the output, adding the bias, keeping
- * only the columns inside the image. */
-static void store_block(const direct_job *j, int k, int n, int oy, int ox, const float *blk) {
+/* Copies n channels of a block to the output, adding the bias (and
+ * applying a fused ReLU), keeping only the columns inside the image. */
+DIRECT_INLINE void store_block(const direct_job *j, int k, int n, int oy, int ox,
+                               const float *blk) {
   const im2col_shape *s = &j->g->in;
+  const int relu = j->g->relu;
   int cols = s->out_w - ox < XB ? s->out_w - ox : XB;
   size_t plane = (size_t)s->out_h * s->out_w;
   for (int r = 0; r < n; r++) {
     float b = j->bias ? j->bias[k + r] : 0.0f;
     float *o = j->out + (size_t)(k + r) * plane + (size_t)oy * s->out_w + ox;
-    for (int x = 0; x < cols; x++)
-      o[x] = blk[r * XB + x] + b;
+    if (cols == XB) {
+      v8 lo = ld8(blk + r * XB) + b, hi = ld8(blk + r * XB + 8) + b;
+      st8(o, relu ? relu8(lo) : lo);
+      st8(o + 8, relu ? relu8(hi) : hi);
+    } else {
+      for (int x = 0; x < cols; x++)
+        o[x] = relu ? relu_caffe(blk[r * XB + x] + b, 0.0f) : blk[r * XB + x] + b;
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "math/activation.h"
 #include "math/blas.h"
 #include "math/conv_engine.h"
 #include "math/parallel.h"
@@ -106,14 +107,33 @@ static void col2im_rows_add_team(const conv_geom *g, const float *col, int oh0, 
   cols_run(g, col, im, oh0, oh1, 0);
 }
 
-void conv_add_bias(float *restrict out, const float *restrict bias, int channels,
-                   size_t spatial) {
-  for (int c = 0; c < channels; c++) {
-    float b = bias[c];
-    float *restrict o = out + (size_t)c * spatial;
-    for (size_t i = 0; i < spatial; i++)
-      o[i] += b;
+typedef struct finish_job {
+  float *out;
+  const float *bias;
+  int relu;
+  size_t spatial;
+} finish_job;
+
+static void finish_channels(long c0, long c1, void *ctx) {
+  const finish_job *j = ctx;
+  for (long c = c0; c < c1; c++) {
+    float *restrict o = j->out + (size_t)c * j->spatial;
+    if (j->bias) {
+      const float b = j->bias[c];
+      for (size_t i = 0; i < j->spatial; i++)
+        o[i] += b;
+    }
+    if (j->relu)
+      for (size_t i = 0; i < j->spatial; i++)
+        o[i] = relu_caffe(o[i], 0.0f);
   }
+}
+
+void conv_finish_output(float *out, const float *bias, int relu, int channels, size_t spatial) {
+  if (!bias && !relu)
+    return;
+  finish_job j = {out, bias, relu, spatial};
+  par_for(channels, par_min_items(spatial), finish_channels, &j);
 }
 
 static void gemm_forward(const conv_geom *g, const float *in, const float *w, const float *bias,
@@ -137,8 +157,7 @@ static void gemm_forward(const conv_geom *g, const float *in, const float *w, co
                      d.n);
     }
   }
-  if (bias)
-    conv_add_bias(out, bias, g->out_channels, (size_t)d.n);
+  conv_finish_output(out, bias, g->relu, g->out_channels, (size_t)d.n);
 }
 
 static void gemm_backward_data(const conv_geom *g, const float *out_diff, const float *w,

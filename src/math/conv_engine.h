@@ -28,6 +28,9 @@ typedef struct conv_geom {
   int group;
   /* Threads an engine may use; its scratch is sized for them (0 = 1). */
   int threads;
+  /* forward ends with Caffe's ReLU (slope 0) after the bias: a following
+   * in-place ReLU fused into the output pass.  Gradients ignore it. */
+  int relu;
 } conv_geom;
 
 typedef struct conv_engine {
@@ -38,7 +41,8 @@ typedef struct conv_engine {
   int (*preferred)(const conv_geom *g);
   /* Scratch floats one call needs (shared by the three operations). */
   size_t (*workspace)(const conv_geom *g);
-  /* out = conv(in, w) (+ bias[channel] when bias is not NULL). */
+  /* out = conv(in, w) (+ bias[channel] when bias is not NULL), through
+   * the ReLU when g->relu. */
   void (*forward)(const conv_geom *g, const float *in, const float *w, const float *bias,
                   float *out, float *ws);
   /* in_diff = gradient of conv w.r.t. its input, given out_diff (overwrites). */
@@ -65,8 +69,9 @@ extern const conv_engine conv_engine_direct;
 extern const conv_engine conv_engine_depthwise;
 
 /* out[c][i] += bias[c] over channels planes of spatial values (Caffe adds
- * the bias after the product). */
-void conv_add_bias(float *out, const float *bias, int channels, size_t spatial);
+ * the bias after the product), then the ReLU when relu is set; bias may
+ * be NULL. */
+void conv_finish_output(float *out, const float *bias, int relu, int channels, size_t spatial);
 
 /* Checks that name (NULL or "" for the default "auto") is a known engine. */
 crema_status conv_engine_check_name(const char *name, crema_error *err);

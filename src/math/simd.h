@@ -35,6 +35,14 @@ SIMD_INLINE v8 ld8(const float *p) {
 
 SIMD_INLINE void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
+/* relu_caffe (math/activation.h) with slope 0, lane by lane, to the bit. */
+SIMD_INLINE v8 relu8(v8 x) {
+  const v8 zero = {0};
+  v8 pos = (v8)((v8i)x & ~(x < zero));
+  v8 neg = (v8)((v8i)x & ~(zero < x));
+  return pos + 0.0f * neg;
+}
+
 /* ---- shuffles: vunpck/vshufps/vperm2f128 with AVX2, pairs of SSE
  * shuffles in the portable build ---- */
 

@@ -101,6 +101,7 @@ typedef struct wino_plan {
    * + i*stride_in; flipped: read rotated by 180 degrees. */
   size_t group_stride, stride_out, stride_in;
   int flip;
+  int relu;                      /* output through Caffe's ReLU (conv_geom.relu) */
 } wino_plan;
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
@@ -156,6 +157,7 @@ static void plan_forward(const conv_geom *g, wino_plan *p) {
   p->stride_out = (size_t)p->cin * 9;
   p->stride_in = 9;
   p->flip = 0;
+  p->relu = g->relu;
   plan_common(g, p);
 }
 
@@ -177,6 +179,7 @@ static void plan_backward_data(const conv_geom *g, wino_plan *p) {
   p->stride_out = 9;
   p->stride_in = (size_t)p->kout * 9;
   p->flip = 1;
+  p->relu = 0;
   plan_common(g, p);
 }
 
@@ -452,11 +455,11 @@ WINO_INLINE void output_1d(v8 m0, v8 m1, v8 m2, v8 m3, v8 m4, v8 m5, v8 *o) {
 
 WINO_INLINE void st4(float *p, v4 v) { memcpy(p, &v, sizeof v); }
 
-/* Y = A^T M A + bias for 8 tiles (m points at lane 0 of point 0; points
+/* Y = A^T M A + bias (through the ReLU if relu) for 8 tiles (m points at lane 0 of point 0; points
  * are xi_stride apart): row q of tile l goes to dst[l] + q * ld[l].  Each
  * output row of the 8 tiles is transposed into one 4-pixel store per
  * tile. */
-WINO_INLINE void output_transform(const float *m, size_t xi_stride, float bias,
+WINO_INLINE void output_transform(const float *m, size_t xi_stride, float bias, int relu,
                                   float *const *dst, const size_t *ld) {
   v8 s[4 * WT];
 #pragma GCC unroll 6
@@ -475,7 +478,7 @@ WINO_INLINE void output_transform(const float *m, size_t xi_stride, float bias,
     const v8 *sq = s + q * WT;
     output_1d(sq[0], sq[1], sq[2], sq[3], sq[4], sq[5], o);
     for (int j = 0; j < 4; j++)
-      o[j] += bias;
+      o[j] = relu ? relu8(o[j] + bias) : o[j] + bias;
     v8 lo01 = unpack_lo(o[0], o[1]), lo23 = unpack_lo(o[2], o[3]);
     v8 hi01 = unpack_hi(o[0], o[1]), hi23 = unpack_hi(o[2], o[3]);
     /* Tile l's row q in the low half of r[l % 4] (l < 4), the high half
@@ -505,7 +508,7 @@ WINO_INLINE void output_group_body(const wino_plan *p, const float *m, size_t xi
       dst[l] = base + 4 * l;
       ld[l] = (size_t)p->out_w;
     }
-    output_transform(m, xi_stride, bias, dst, ld);
+    output_transform(m, xi_stride, bias, p->relu, dst, ld);
     return;
   }
   float patch[8][16] __attribute__((aligned(32)));
@@ -526,7 +529,7 @@ WINO_INLINE void output_group_body(const wino_plan *p, const float *m, size_t xi
     if (++tx == p->tiles_w)
       tx = 0, ty++;
   }
-  output_transform(m, xi_stride, bias, dst, ld);
+  output_transform(m, xi_stride, bias, p->relu, dst, ld);
   for (int l = 0; l < n; l++) {
     if (dst[l] != patch[l])
       continue;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "math/activation.h"
 #include "math/conv_engine.h"
 #include "math/parallel.h"
 #include "math/winograd_wgrad.h"
@@ -108,6 +109,32 @@ static void expect_close(const float *got, const double *ref, size_t n, double t
                 max_ref);
 }
 
+/* Forward through a fused ReLU gives exactly Caffe's ReLU of the plain
+ * forward, NaN for NaN; a NaN and a -inf bias (Caffe's ReLU gives NaN for
+ * -inf) take non-finite values through every output path. */
+static void expect_fused_relu(const conv_engine *eng, conv_geom g, const float *x,
+                              const float *w, const float *b, float *ws, size_t ny,
+                              int case_no) {
+  float *bias = malloc((size_t)g.out_channels * sizeof(float));
+  float *plain = malloc(ny * sizeof(float)), *fused = malloc(ny * sizeof(float));
+  ck_assert(bias && plain && fused);
+  memcpy(bias, b, (size_t)g.out_channels * sizeof(float));
+  bias[0] = NAN;
+  if (g.out_channels > 1)
+    bias[g.out_channels - 1] = -INFINITY;
+  g.relu = 0;
+  eng->forward(&g, x, w, bias, plain, ws);
+  g.relu = 1;
+  eng->forward(&g, x, w, bias, fused, ws);
+  for (size_t i = 0; i < ny; i++) {
+    float want = relu_caffe(plain[i], 0.0f);
+    int same = isnan(want) ? isnan(fused[i]) : memcmp(&want, &fused[i], sizeof want) == 0;
+    ck_assert_msg(same, "fused ReLU, engine %s, case %d, output %zu: %g, want %g", eng->name,
+                  case_no, i, fused[i], want);
+  }
+  free(bias), free(plain), free(fused);
+}
+
 static void run_case(const conv_case *q, int case_no) {
   conv_geom g = geom_of(q);
   ck_assert_int_gt(g.in.out_h, 0);
@@ -149,6 +176,7 @@ static void run_case(const conv_case *q, int case_no) {
     double tol = strcmp(eng.name, "gemm") ? 1e-4 : 2e-5;
     eng.forward(&g, x, w, b, y, ws);
     expect_close(y, ry, ny, tol, "forward", name, case_no);
+    expect_fused_relu(&eng, g, x, w, b, ws, ny, case_no);
     eng.backward_data(&g, dy, w, dx, ws);
     expect_close(dx, rdx, nx, tol, "backward data", name, case_no);
     eng.backward_weights(&g, x, dy, dw, ws);

@@ -699,6 +699,82 @@ START_TEST(test_api_train_backward) {
 }
 END_TEST
 
+/* ---- ReLU fusion ---------------------------------------------------------- */
+
+/* A convolution, then ReLU1 written as RELU1 (in place on 'c1', or not),
+ * then ReLUs that must not fuse (out of place, leaky, after a
+ * deconvolution) and one more that must. */
+#define FUSION_NET(RELU1, C1)                                                                \
+  "layer { name: 'data' type: 'Input' top: 'data' top: 'target' "                          \
+  "  input_param { shape { dim: 2 dim: 3 dim: 10 dim: 9 } shape { dim: 2 dim: 5 dim: 10 "  \
+  "dim: 9 } } }\n"                                                                          \
+  "layer { name: 'conv1' type: 'Convolution' bottom: 'data' top: 'c1' convolution_param { " \
+  "  num_output: 6 kernel_size: 3 pad: 1 weight_filler { type: 'gaussian' std: 0.5 } "      \
+  "  bias_filler { type: 'uniform' min: -0.5 max: 0.5 } } }\n" RELU1                       \
+  "layer { name: 'conv2' type: 'Convolution' bottom: '" C1 "' top: 'c2' convolution_param { " \
+  "  num_output: 5 kernel_size: 1 weight_filler { type: 'gaussian' std: 0.5 } "             \
+  "  bias_filler { type: 'constant' value: -0.2 } } }\n"                                    \
+  "layer { name: 'relu2' type: 'ReLU' bottom: 'c2' top: 'r2' }\n"                           \
+  "layer { name: 'conv3' type: 'Convolution' bottom: 'r2' top: 'c3' convolution_param { "   \
+  "  num_output: 5 kernel_size: 3 pad: 1 weight_filler { type: 'gaussian' std: 0.5 } } }\n" \
+  "layer { name: 'relu3' type: 'ReLU' bottom: 'c3' top: 'c3' relu_param { negative_slope: 0.1 } }\n" \
+  "layer { name: 'deconv4' type: 'Deconvolution' bottom: 'c3' top: 'c4' "                  \
+  "  convolution_param { num_output: 5 kernel_size: 3 pad: 1 "                               \
+  "  weight_filler { type: 'gaussian' std: 0.5 } bias_filler { type: 'constant' value: -0.3 } } }\n" \
+  "layer { name: 'relu4' type: 'ReLU' bottom: 'c4' top: 'c4' }\n"                           \
+  "layer { name: 'conv5' type: 'Convolution' bottom: 'c4' top: 'c5' convolution_param { "   \
+  "  num_output: 5 kernel_size: 3 pad: 1 weight_filler { type: 'gaussian' std: 0.5 } } }\n" \
+  "layer { name: 'relu5' type: 'ReLU' bottom: 'c5' top: 'c5' }\n"                           \
+  "layer { name: 'loss' type: 'EuclideanLoss' bottom: 'c5' bottom: 'target' top: 'loss' }\n"
+
+static net *fusion_net(int in_place) {
+  net *n = build_ok(in_place ? FUSION_NET("layer { name: 'relu1' type: 'ReLU' bottom: 'c1' "
+                                          "top: 'c1' }\n", "c1")
+                             : FUSION_NET("layer { name: 'relu1' type: 'ReLU' bottom: 'c1' "
+                                          "top: 'r1' }\n", "r1"),
+                    CAFFE__PHASE__TRAIN, 1);
+  fill(net_blob_by_name(n, "data"), -2.0f, 0.013f);
+  fill(net_blob_by_name(n, "target"), 0.5f, -0.001f);
+  return n;
+}
+
+static void expect_same_floats(const float *a, const float *b, size_t n, const char *what) {
+  ck_assert_msg(memcmp(a, b, n * sizeof(float)) == 0, "%s differs", what);
+}
+
+START_TEST(test_relu_fusion) {
+  net *fused = fusion_net(1), *plain = fusion_net(0);
+  ck_assert_int_eq(fused->layers[net_layer_index(fused, "relu1")]->forward_fused, 1);
+  ck_assert_int_eq(fused->layers[net_layer_index(fused, "relu5")]->forward_fused, 1);
+  const char *unfused[] = {"relu2", "relu3", "relu4"};
+  for (int k = 0; k < 3; k++) {
+    ck_assert_int_eq(fused->layers[net_layer_index(fused, unfused[k])]->forward_fused, 0);
+    ck_assert_int_eq(plain->layers[net_layer_index(plain, unfused[k])]->forward_fused, 0);
+  }
+  ck_assert_int_eq(plain->layers[net_layer_index(plain, "relu1")]->forward_fused, 0);
+  crema_error err = {0};
+  float lf = 0, lp = 0;
+  for (int iter = 0; iter < 2; iter++) {
+    ck_assert_msg(net_forward(fused, &lf, &err) == CREMA_OK, "%s", err.message);
+    ck_assert_msg(net_forward(plain, &lp, &err) == CREMA_OK, "%s", err.message);
+    ck_assert(lf == lp && lf > 0);
+    const blob *c1 = net_blob_by_name(fused, "c1"), *r1 = net_blob_by_name(plain, "r1");
+    expect_same_floats(c1->data, r1->data, c1->count, "relu1's output");
+    ck_assert_msg(net_backward(fused, &err) == CREMA_OK, "%s", err.message);
+    ck_assert_msg(net_backward(plain, &err) == CREMA_OK, "%s", err.message);
+    const char *layers[] = {"conv1", "conv2", "conv3", "deconv4", "conv5"};
+    for (int k = 0; k < 5; k++) {
+      const layer *a = fused->layers[net_layer_index(fused, layers[k])];
+      const layer *b = plain->layers[net_layer_index(plain, layers[k])];
+      for (int j = 0; j < a->nblobs; j++)
+        expect_same_floats(a->blobs[j]->diff, b->blobs[j]->diff, a->blobs[j]->count, layers[k]);
+    }
+  }
+  net_free(fused);
+  net_free(plain);
+}
+END_TEST
+
 static Suite *net_suite(void) {
   Suite *s = suite_create("net");
   TCase *c = tcase_create("construction");
@@ -710,6 +786,7 @@ static Suite *net_suite(void) {
   tcase_add_test(c, test_shared_params);
   tcase_add_test(c, test_bad_inputs);
   tcase_add_test(c, test_fig4_fragment);
+  tcase_add_test(c, test_relu_fusion);
   suite_add_tcase(s, c);
   c = tcase_create("weights");
   tcase_add_test(c, test_weights_round_trip);
