@@ -284,7 +284,10 @@ static void copy_values(float *dst, const uint8_t *src, size_t n, size_t elem) {
 
 static void chunk_range(long lo, long hi, void *ctx) {
   const chunk_job *j = ctx;
-  copy_values(j->dst + lo, j->src + (size_t)lo * j->elem, (size_t)(hi - lo), j->elem);
+  const size_t n = (size_t)(hi - lo);
+  mem_prefault(j->src + (size_t)lo * j->elem, n * j->elem, 0);
+  mem_prefault(j->dst + lo, n * sizeof(float), 1);
+  copy_values(j->dst + lo, j->src + (size_t)lo * j->elem, n, j->elem);
 }
 
 /* Copies the values of field `number` (float or double) into dst in order,

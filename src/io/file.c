@@ -142,6 +142,18 @@ void file_view_release(const file_view *v, size_t offset, size_t len) {
     madvise((unsigned char *)v->map_base + first, last - first, MADV_DONTNEED);
 }
 
+void mem_prefault(const void *p, size_t len, int for_write) {
+#if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  uintptr_t first = ((uintptr_t)p + page - 1) / page * page;
+  uintptr_t last = ((uintptr_t)p + len) / page * page;
+  if (last > first)
+    madvise((void *)first, last - first, for_write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+#else
+  (void)p, (void)len, (void)for_write;
+#endif
+}
+
 static int write_all(int fd, const unsigned char *p, size_t len) {
   while (len > 0) {
     size_t chunk = len > (1u << 30) ? (1u << 30) : len;

@@ -24,6 +24,12 @@ void file_view_close(file_view *v);
  * reading them again still works. */
 void file_view_release(const file_view *v, size_t offset, size_t len);
 
+/* Maps in the whole pages inside [p, p + len) ahead of use, for reading or
+ * for writing, with one system call instead of one page fault per page
+ * (Linux 5.14's MADV_POPULATE_*; a no-op where the kernel lacks it).
+ * Only a hint: the memory works the same either way. */
+void mem_prefault(const void *p, size_t len, int for_write);
+
 /* Writes data to path through a temporary file in the same directory,
  * fsync'd and renamed over path, so readers never see a partial file. */
 crema_status file_write_atomic(const char *path, const void *data, size_t len, crema_error *err);

@@ -92,9 +92,16 @@ int par_threads(void) {
   return n;
 }
 
+/* OpenBLAS's own (exported) shutdown of its worker threads; weak, so that
+ * another CBLAS links as well. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 void par_blas_one_thread(void) {
-  if (openblas_get_num_threads() != 1)
+  if (openblas_get_num_threads() != 1) {
     openblas_set_num_threads(1);
+    if (blas_thread_shutdown_)
+      blas_thread_shutdown_();
+  }
 }
 
 static inline void cpu_relax(void) {

@@ -26,7 +26,10 @@ int par_threads(void);
 /* Runs OpenBLAS on the calling thread only; crema splits its own BLAS
  * calls over its teams (math/blas.c).  After every call OpenBLAS's idle
  * workers spin for about 0.1 s, yielding the core in a loop: next to a
- * team of ours on 2 cores that cost a quarter of VGG-16's forward time. */
+ * team of ours on 2 cores that cost a quarter of VGG-16's forward time.
+ * The workers it started when it was loaded spin the same way, through
+ * the first 0.1 s of the process (most of loading a model), so they are
+ * stopped; OpenBLAS starts them again if it is ever given more threads. */
 void par_blas_one_thread(void);
 
 /* Runs body on up to nthreads threads (the caller is member 0).  When a
