@@ -188,11 +188,16 @@ static crema_status place_top(net_plan *p, net *n, int i, int id, crema_error *e
     p->group[id] = PLAN_UNMANAGED;
     return CREMA_OK;
   }
+  /* The storage reshape gave the top goes first, so that it and the
+   * buffer replacing it never count together in peak memory. */
+  if (b->owns_data) {
+    free(b->data);
+    b->data = NULL;
+    b->owns_data = 0;
+  }
   int k = acquire_buffer(p, b->count, err);
   if (k < 0)
     return CREMA_ERR_NOMEM;
-  if (b->owns_data)
-    free(b->data);
   b->data = p->bufs[k].p;
   b->data_cap = p->bufs[k].cap;
   b->owns_data = 0;
