@@ -96,6 +96,10 @@ crema_status crema_net_blob_data(crema_net *cn, const char *name, float **data, 
                                  crema_error *err) {
   blob *b = NULL;
   CREMA_TRY(find_blob(cn, name, &b, err));
+  if (!b->data)
+    return crema_fail(err, CREMA_ERR_INVALID,
+                      "blob '%s' has no storage (the last reshape of net '%s' failed)", name,
+                      cn->n->name);
   if (data)
     *data = b->data;
   if (count)

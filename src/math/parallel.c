@@ -92,17 +92,23 @@ int par_threads(void) {
   return n;
 }
 
+void par_blas_one_thread(void) {
+  if (openblas_get_num_threads() != 1)
+    openblas_set_num_threads(1);
+}
+
 /* OpenBLAS's own (exported) shutdown of its worker threads; weak, so that
  * another CBLAS links as well. */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
+static pthread_once_t blas_stop_once = PTHREAD_ONCE_INIT;
 
-void par_blas_one_thread(void) {
-  if (openblas_get_num_threads() != 1) {
-    openblas_set_num_threads(1);
-    if (blas_thread_shutdown_)
-      blas_thread_shutdown_();
-  }
+static void stop_blas_workers(void) {
+  par_blas_one_thread();
+  if (blas_thread_shutdown_)
+    blas_thread_shutdown_();
 }
+
+void par_blas_stop_workers(void) { pthread_once(&blas_stop_once, stop_blas_workers); }
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -26,11 +26,16 @@ int par_threads(void);
 /* Runs OpenBLAS on the calling thread only; crema splits its own BLAS
  * calls over its teams (math/blas.c).  After every call OpenBLAS's idle
  * workers spin for about 0.1 s, yielding the core in a loop: next to a
- * team of ours on 2 cores that cost a quarter of VGG-16's forward time.
- * The workers it started when it was loaded spin the same way, through
- * the first 0.1 s of the process (most of loading a model), so they are
- * stopped; OpenBLAS starts them again if it is ever given more threads. */
+ * team of ours on 2 cores that cost a quarter of VGG-16's forward time. */
 void par_blas_one_thread(void);
+
+/* par_blas_one_thread, and stops the workers OpenBLAS started when it was
+ * loaded: they spin the same way through the first 0.1 s of the process,
+ * most of loading a model.  Only for programs that are OpenBLAS's sole
+ * user (the crema command, the benchmark): OpenBLAS's shutdown hangs if
+ * another thread is inside a threaded OpenBLAS call, so the library never
+ * calls it.  OpenBLAS restarts them if it is given more threads. */
+void par_blas_stop_workers(void);
 
 /* Runs body on up to nthreads threads (the caller is member 0).  When a
  * thread cannot be started the team is simply smaller: body must split its

@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <cblas.h>
+
 #include "math/blas.h"
+#include "math/parallel.h"
 
 static void fill(float *x, size_t n, unsigned seed) {
   unsigned s = seed * 2654435761u + 7u;
@@ -141,6 +144,31 @@ START_TEST(test_vector_ops) {
 }
 END_TEST
 
+/* Stopping OpenBLAS's start-up workers (the crema command does) is
+ * idempotent, leaves crema's products right, and OpenBLAS still runs
+ * threaded when given threads again (it restarts its workers). */
+START_TEST(test_stop_blas_workers) {
+  par_blas_stop_workers();
+  par_blas_stop_workers();
+  run(&shapes[0], 0, 1, 2, 1.0f, 0.0f);
+  const int n = 384;
+  float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));
+  float *c1 = malloc((size_t)n * n * sizeof(float)), *c2 = malloc((size_t)n * n * sizeof(float));
+  ck_assert(a && b && c1 && c2);
+  for (int i = 0; i < n * n; i++) {
+    a[i] = (float)((i * 7) % 13) - 6.0f;
+    b[i] = (float)((i * 5) % 11) - 5.0f;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c1, n);
+  openblas_set_num_threads(2);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c2, n);
+  openblas_set_num_threads(1);
+  for (int i = 0; i < n * n; i++) /* small integers: exact either way */
+    ck_assert_float_eq(c1[i], c2[i]);
+  free(a), free(b), free(c1), free(c2);
+}
+END_TEST
+
 static Suite *blas_suite(void) {
   Suite *s = suite_create("blas");
   TCase *t = tcase_create("blas");
@@ -148,6 +176,7 @@ static Suite *blas_suite(void) {
   tcase_add_loop_test(t, test_gemm_ld, 0, (int)(sizeof shapes / sizeof shapes[0]));
   tcase_add_test(t, test_gemv);
   tcase_add_test(t, test_vector_ops);
+  tcase_add_test(t, test_stop_blas_workers);
   suite_add_tcase(s, t);
   return s;
 }
