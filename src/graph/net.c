@@ -750,8 +750,10 @@ static int relu_follows_in_place(const net *n, int i) {
 static void fuse_relus(net *n) {
   for (int i = 0; i + 1 < n->nlayers; i++) {
     layer *l = n->layers[i];
-    if (l->ops->fuse_relu && relu_follows_in_place(n, i) && l->ops->fuse_relu(l))
+    if (l->ops->fuse_relu && relu_follows_in_place(n, i)) {
+      l->ops->fuse_relu(l);
       n->layers[i + 1]->forward_fused = 1;
+    }
   }
 }
 

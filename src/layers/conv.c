@@ -411,10 +411,9 @@ static crema_status conv_backward(layer *l, const blob_list *top, const int *pro
 static void conv_destroy(layer *l) { free(l->priv); }
 
 /* The engines apply the ReLU in their output pass, after the bias. */
-static int conv_fuse_relu(layer *l) {
+static void conv_fuse_relu(layer *l) {
   conv_priv *p = l->priv;
   p->geom.relu = 1;
-  return 1;
 }
 
 const layer_ops convolution_layer_ops = {

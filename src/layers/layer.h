@@ -65,10 +65,9 @@ typedef struct layer_ops {
   /* Frees l->priv; may be NULL. */
   void (*destroy)(layer *l);
   /* Makes forward also apply Caffe's ReLU (negative_slope 0) to the single
-   * top, for the in-place ReLU that follows; 0 if the layer cannot.  NULL
-   * for layers that never can.  The net fuses them (graph/net.c) to save
-   * the ReLU's pass over memory. */
-  int (*fuse_relu)(layer *l);
+   * top, for the in-place ReLU that follows; NULL for layers that cannot.
+   * The net fuses them (graph/net.c) to save the ReLU's pass over memory. */
+  void (*fuse_relu)(layer *l);
 } layer_ops;
 
 struct layer {

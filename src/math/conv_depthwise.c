@@ -110,16 +110,17 @@ typedef struct dw_job {
     }                                                                                          \
   } while (0)
 
-/* out plane = conv(x plane, filter) (+ bias). */
+/* out plane = conv(x plane, filter) (+ bias), through a fused ReLU. */
 static void forward_channel(const conv_geom *g, const float *x, const float *w, float bias,
                             float *y) {
+  const int relu = g->relu;
   const im2col_shape *s = &g->in;
   FOR_EACH_WINDOW(s, {
     float acc = 0.0f;
     for (int ky = ky0; ky < ky1; ky++)
       for (int kx = kx0; kx < kx1; kx++)
         acc += w[ky * s->kernel_w + kx] * x[at + ky * row_step + kx * s->dilation_w];
-    y[o] = acc + bias;
+    y[o] = relu ? relu_caffe(acc + bias, 0.0f) : acc + bias;
   });
 }
 
@@ -207,9 +208,6 @@ static void dw_member(par_team *team, int tid, int nthreads, void *ctx) {
     case DW_FORWARD:
       forward_channel(j->g, j->a + c * in_plane, j->b + c * taps, j->bias ? j->bias[c] : 0.0f,
                       j->out + c * out_plane);
-      if (j->g->relu) /* the plane is still in cache */
-        for (size_t i = 0; i < out_plane; i++)
-          j->out[c * out_plane + i] = relu_caffe(j->out[c * out_plane + i], 0.0f);
       break;
     case DW_DATA:
       data_channel(j->g, j->a + c * out_plane, j->b + c * taps, j->out + c * in_plane);

@@ -118,12 +118,15 @@ static void finish_channels(long c0, long c1, void *ctx) {
   const finish_job *j = ctx;
   for (long c = c0; c < c1; c++) {
     float *restrict o = j->out + (size_t)c * j->spatial;
-    if (j->bias) {
-      const float b = j->bias[c];
+    /* Without a bias nothing is added: 0 + -0.0 would lose the sign. */
+    const float b = j->bias ? j->bias[c] : 0.0f;
+    if (j->bias && j->relu)
+      for (size_t i = 0; i < j->spatial; i++)
+        o[i] = relu_caffe(o[i] + b, 0.0f);
+    else if (j->bias)
       for (size_t i = 0; i < j->spatial; i++)
         o[i] += b;
-    }
-    if (j->relu)
+    else
       for (size_t i = 0; i < j->spatial; i++)
         o[i] = relu_caffe(o[i], 0.0f);
   }

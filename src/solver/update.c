@@ -272,8 +272,9 @@ void update_compute_value(update_rule *u, int i, const learnable *prm, float rat
  * diff = history; data -= diff) value by value, so each array is read and
  * written once instead of in five sweeps; split over the team for large
  * blobs.  Where OpenBLAS fuses a multiply-add, results may differ from
- * the five-sweep path in the last bit.  The update is memory-bound: a training step of the lesion net
- * moved about 0.8 GB through these sweeps. */
+ * the five-sweep path in the last bit.  The update is memory-bound: a
+ * training step of the lesion net moved about 0.8 GB through these
+ * sweeps. */
 typedef struct sgd_pass {
   float *data, *diff, *history;
   float decay, rate, momentum;
