@@ -85,6 +85,7 @@ typedef struct dw_job {
   dw_op op;
   const float *a, *b, *bias; /* operands as the op names them */
   float *out;
+  par_dealer channels; /* dealt to the team one by one */
 } dw_job;
 
 /* Runs BODY for every output position (oy, ox) with the taps that land
@@ -197,13 +198,11 @@ static void weights_channel(const conv_geom *g, const float *x, const float *dy,
 }
 
 static void dw_member(par_team *team, int tid, int nthreads, void *ctx) {
-  const dw_job *j = ctx;
+  dw_job *j = ctx;
   const im2col_shape *s = &j->g->in;
   const size_t in_plane = (size_t)s->height * s->width, out_plane = (size_t)s->out_h * s->out_w;
   const size_t taps = (size_t)s->kernel_h * s->kernel_w;
-  long lo, hi;
-  par_split(s->channels, tid, nthreads, &lo, &hi);
-  for (long c = lo; c < hi; c++) {
+  for (long c; (c = par_deal(&j->channels)) >= 0;) {
     switch (j->op) {
     case DW_FORWARD:
       forward_channel(j->g, j->a + c * in_plane, j->b + c * taps, j->bias ? j->bias[c] : 0.0f,
@@ -225,6 +224,7 @@ static void dw_run(const conv_geom *g, dw_op op, const float *a, const float *b,
   double work = (double)s->channels * s->kernel_h * s->kernel_w * (double)s->out_h * s->out_w;
   int nth = g->threads > 1 && work >= DEPTHWISE_PARALLEL_MIN ? g->threads : 1;
   dw_job j = {g, op, a, b, bias, out};
+  par_dealer_reset(&j.channels, s->channels);
   par_run(nth, dw_member, &j);
 }
 

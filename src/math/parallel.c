@@ -305,18 +305,39 @@ void par_split(long n, int tid, int nthreads, long *lo, long *hi) {
   *hi = n * (tid + 1) / nthreads;
 }
 
+void par_dealer_reset(par_dealer *d, long n) {
+  atomic_store_explicit(&d->next, 0, memory_order_relaxed);
+  d->n = n;
+}
+
+/* Relaxed is enough: items are independent, and par_run and par_sync
+ * publish what the members wrote. */
+long par_deal(par_dealer *d) {
+  if (atomic_load_explicit(&d->next, memory_order_relaxed) >= d->n)
+    return -1;
+  long i = atomic_fetch_add_explicit(&d->next, 1, memory_order_relaxed);
+  return i < d->n ? i : -1;
+}
+
+/* Chunks a member is dealt on average in par_for: enough that a member
+ * slowed down for a while holds back at most a small part of the loop. */
+#define PAR_FOR_CHUNKS 8
+
 typedef struct for_job {
-  long n;
+  long n, chunks;
   par_range fn;
   void *ctx;
+  par_dealer dealer;
 } for_job;
 
 static void for_member(par_team *team, int tid, int nthreads, void *ctx) {
-  const for_job *j = ctx;
-  long lo, hi;
-  par_split(j->n, tid, nthreads, &lo, &hi);
-  if (lo < hi)
-    j->fn(lo, hi, j->ctx);
+  for_job *j = ctx;
+  for (long c; (c = par_deal(&j->dealer)) >= 0;) {
+    long lo, hi;
+    par_split(j->n, (int)c, (int)j->chunks, &lo, &hi);
+    if (lo < hi)
+      j->fn(lo, hi, j->ctx);
+  }
 }
 
 void par_for(long n, long min_n, par_range fn, void *ctx) {
@@ -327,7 +348,16 @@ void par_for(long n, long min_n, par_range fn, void *ctx) {
     fn(0, n, ctx);
     return;
   }
-  for_job j = {n, fn, ctx};
+  /* Chunks of at least min_n / 16 items, so that dealing (an atomic add)
+   * stays negligible next to a chunk's work. */
+  long min_chunk = min_n / 16 > 1 ? min_n / 16 : 1;
+  long chunks = (long)threads * PAR_FOR_CHUNKS;
+  if (chunks > n / min_chunk)
+    chunks = n / min_chunk;
+  if (chunks < threads)
+    chunks = n < threads ? n : threads;
+  for_job j = {n, chunks, fn, ctx};
+  par_dealer_reset(&j.dealer, chunks);
   par_run(threads, for_member, &j);
 }
 

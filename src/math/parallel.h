@@ -9,6 +9,7 @@
 #ifndef CREMA_MATH_PARALLEL_H
 #define CREMA_MATH_PARALLEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* Members a team has at most. */
@@ -48,6 +49,23 @@ void par_sync(par_team *team);
 /* Member tid's share [*lo, *hi) of n items split evenly. */
 void par_split(long n, int tid, int nthreads, long *lo, long *hi);
 
+/* Items [0, n) handed out one at a time to whichever member asks first.
+ * On a shared host one core often runs slower for a while (the other
+ * tenants' turn), and with fixed shares the whole team would wait for it.
+ * Work dealt this way must not depend on which member does an item, so
+ * that results stay the same from run to run. */
+typedef struct par_dealer {
+  atomic_long next;
+  long n;
+} par_dealer;
+
+/* Sets d up to deal items [0, n).  Only while no member is dealing from it:
+ * before the job starts, or between two par_sync. */
+void par_dealer_reset(par_dealer *d, long n);
+
+/* The next item, or -1 once all are dealt. */
+long par_deal(par_dealer *d);
+
 /* A share [lo, hi) of an element-wise loop. */
 typedef void (*par_range)(long lo, long hi, void *ctx);
 
@@ -55,8 +73,9 @@ typedef void (*par_range)(long lo, long hi, void *ctx);
  * worker costs about as much as a few microseconds of streaming. */
 #define PAR_ELEMENTWISE_MIN (1L << 17)
 
-/* fn over [0, n): in one call, or split evenly over the team when n is at
- * least min_n. */
+/* fn over [0, n): in one call, or when n is at least min_n in even chunks
+ * (a few per member, none much below min_n / 16 items) dealt over the
+ * team.  fn must treat every item on its own. */
 void par_for(long n, long min_n, par_range fn, void *ctx);
 
 /* The min_n for a loop over items of `values` values each: enough items

@@ -74,6 +74,9 @@
  * whole shared V for each chunk of its rows, and the team meets at two
  * barriers per block. */
 #define WINO_SPLIT_TILES 64
+/* Chunks of a block's input channels a member transforms on average when
+ * members share the blocks. */
+#define WINO_INPUT_CHUNKS 4
 /* Multiply-adds of products below which a convolution is not split over
  * threads (about a millisecond of work). */
 #define WINO_PARALLEL_MIN 5e6
@@ -601,16 +604,20 @@ typedef struct wino_job {
   /* Next item a member takes: a (group, block) when members split the
    * tiles, else a chunk of output channels of the current block. */
   atomic_long next_block;
+  /* Next chunk of input channels of the current block to transform, when
+   * members share the blocks. */
+  atomic_long next_input;
 } wino_job;
 
-/* V for tiles [t0, t0 + nt), split by input channel. */
-static void block_inputs(const wino_job *j, const float *in, long t0, int nt, float *v, int tid,
-                         int nth) {
+/* V for tiles [t0, t0 + nt): part `part` of the input channels split in
+ * `parts`. */
+static void block_inputs(const wino_job *j, const float *in, long t0, int nt, float *v, int part,
+                         int parts) {
   const wino_plan *p = j->p;
   const size_t plane = (size_t)p->height * p->width;
   const size_t xi_stride = v_stride(p);
   long lo, hi;
-  par_split(p->cin, tid, nth, &lo, &hi);
+  par_split(p->cin, part, parts, &lo, &hi);
   /* The image rows the block reads are fetched one channel ahead, spread
    * over the current channel's groups: the hardware prefetcher only
    * catches up with each channel's rows after the first misses
@@ -728,9 +735,9 @@ static int block_tiles(const wino_plan *p, long t0) {
 }
 
 /* The next item for whichever member asks: relaxed is enough, as items are
- * independent and par_run publishes what the members wrote. */
-static long take_item(wino_job *j) {
-  return atomic_fetch_add_explicit(&j->next_block, 1, memory_order_relaxed);
+ * independent and par_run or par_sync publishes what the members wrote. */
+static long take_item(atomic_long *next) {
+  return atomic_fetch_add_explicit(next, 1, memory_order_relaxed);
 }
 
 static wino_group group_of(const wino_job *j, int grp) {
@@ -755,7 +762,7 @@ static void split_tiles_body(wino_job *j, float *v, float *u, float *m) {
   const long items = blocks * p->group;
   int last_grp = -1;
   for (;;) {
-    long i = take_item(j);
+    long i = take_item(&j->next_block);
     if (i >= items)
       break;
     int grp = (int)(i / blocks);
@@ -793,15 +800,19 @@ static void wino_body(par_team *team, int tid, int nth, void *ctx) {
   long chunks = (kpanels + per - 1) / per;
   if (chunks < 2L * nth)
     chunks = kpanels < 2L * nth ? kpanels : 2L * nth;
-  long dealt = 0;
+  /* Input channels are dealt the same way, in a few chunks a member. */
+  const long in_chunks = p->cin < WINO_INPUT_CHUNKS * nth ? p->cin : WINO_INPUT_CHUNKS * nth;
+  long dealt = 0, dealt_in = 0;
   for (int grp = 0; grp < p->group; grp++) {
     wino_group gr = group_of(j, grp);
-    for (long t0 = 0; t0 < p->tiles; t0 += p->tile_block, dealt += chunks + nth) {
+    for (long t0 = 0; t0 < p->tiles;
+         t0 += p->tile_block, dealt += chunks + nth, dealt_in += in_chunks + nth) {
       int nt = block_tiles(p, t0);
-      block_inputs(j, gr.in, t0, nt, v, tid, nth);
+      for (long c; (c = take_item(&j->next_input) - dealt_in) < in_chunks;)
+        block_inputs(j, gr.in, t0, nt, v, (int)c, (int)in_chunks);
       par_sync(team);
       for (;;) {
-        long c = take_item(j) - dealt;
+        long c = take_item(&j->next_block) - dealt;
         if (c >= chunks)
           break;
         long lo, hi;

@@ -79,6 +79,7 @@ typedef struct wg_plan {
   int tile_block; /* tiles per block, a multiple of LANES */
   int kch;        /* output channels per pass, a multiple of KR */
   int threads;
+  int slices;     /* tiles_body: runs of tiles with a dU each, dealt to members */
 } wg_plan;
 
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
@@ -96,8 +97,22 @@ static int wg_threads(const wg_plan *p) {
   return n < 1 ? 1 : n;
 }
 
-/* Tiles per member below which they split the channels. */
-#define WG_MIN_MEMBER_TILES 64
+/* Passes of output channels a member is dealt on average when members
+ * split the channels (rows_body), at least. */
+#define WG_ROW_PASSES 4
+
+/* Filters of a pass per chunk of pass_filters dealt in tiles_body. */
+#define WG_FILTER_CHUNK 64
+
+/* Runs of tiles each member of tiles_body is dealt on average on images
+ * of at least WG_MIN_SLICE_TILES tiles a run; one run a member below. */
+#define WG_MEMBER_SLICES 2
+#define WG_MIN_SLICE_TILES 128
+
+/* Tiles per member below which they split the channels.  At 56x56 (196
+ * tiles) both ways took the same time on two threads, and output channels
+ * can be dealt in more, smaller parts than tiles. */
+#define WG_MIN_MEMBER_TILES 128
 
 static int split_rows(const wg_plan *p, int nth) {
   return nth > 1 && p->tiles <= p->tile_block && p->tiles < (long)WG_MIN_MEMBER_TILES * nth &&
@@ -156,8 +171,9 @@ static void plan_of(const conv_geom *g, wg_plan *p) {
   plan_blocks(p, 1);
   const int n = wg_members(p);
   if (split_rows(p, n) && n > 1) {
-    /* Each member's Mdy and dU need hold only its share of the channels. */
-    size_t share = ((size_t)(p->kout + KR - 1) / KR + (size_t)n - 1) / (size_t)n * KR;
+    /* Passes small enough that each member is dealt a few. */
+    size_t share = ((size_t)(p->kout + KR - 1) / KR + WG_ROW_PASSES * (size_t)n - 1) /
+                   (WG_ROW_PASSES * (size_t)n) * KR;
     if (share < (size_t)p->kch)
       p->kch = (int)share;
   } else if (n > 2) {
@@ -166,6 +182,12 @@ static void plan_of(const conv_geom *g, wg_plan *p) {
      * (a 64-thread host would otherwise ask for 1 GB). */
     plan_blocks(p, (size_t)n / 2);
   }
+  /* More slices than members only where their dUs fit the members'
+   * budgets (the early, narrow layers, which have the most tiles). */
+  p->slices = n;
+  if (n > 1 && !split_rows(p, n) && p->tiles >= (long)n * WG_MEMBER_SLICES * WG_MIN_SLICE_TILES &&
+      (size_t)NXI * p->kch * p->cpad * WG_MEMBER_SLICES <= WG_DU_FLOATS)
+    p->slices = n * WG_MEMBER_SLICES;
 }
 
 /* Floats of slack to align the scratch to a cache line. */
@@ -435,7 +457,18 @@ typedef struct wg_job {
   const wg_kernels *kern;
   const float *in, *out_diff;
   float *w_diff, *ws;
+  par_dealer inputs, rows; /* rows_body's chunks of V and of output channels */
+  par_dealer slices, filters; /* tiles_body's */
 } wg_job;
+
+/* Chunks of pass_filters' work in the pass starting at output channel k0
+ * (none past the last pass). */
+static long filter_chunks(const wg_plan *p, int k0) {
+  if (k0 >= p->kout)
+    k0 = 0;
+  long rows = p->kout - k0 < p->kch ? p->kout - k0 : p->kch;
+  return (rows * (p->cpad / LANES) + WG_FILTER_CHUNK - 1) / WG_FILTER_CHUNK;
+}
 
 /* One member's pass over one block of its tiles. */
 typedef struct wg_step {
@@ -509,17 +542,18 @@ static void block_products(const wg_job *j, const wg_step *st, const float *m, c
   }
 }
 
-/* Floats of one member's scratch: its V, Mdy and dU; when members split
- * the output channels (rows_body), its Mdy and dU next to a shared V. */
+/* Floats of one member's scratch: its V and Mdy, next to a dU per slice
+ * (tiles_body); when members split the output channels (rows_body), its
+ * Mdy and dU next to a shared V. */
 static size_t member_floats(const wg_plan *p) {
-  return round_up(v_floats(p) + m_floats(p) + du_floats(p), ALIGN_FLOATS);
+  return round_up(v_floats(p) + m_floats(p), ALIGN_FLOATS);
 }
 
 static size_t rows_member_floats(const wg_plan *p) {
   return round_up(m_floats(p) + du_floats(p), ALIGN_FLOATS);
 }
 
-/* w_diff += G^T (sum of the members' dU) G for the pass's filters
+/* w_diff += G^T (sum of the dUs, in order) G for the pass's filters
  * [lo, hi), numbered by (row, panel). */
 static void pass_filters(const wg_job *j, const wg_step *st, float *const *du, int members,
                          float *w_diff, long lo, long hi) {
@@ -542,8 +576,17 @@ static void pass_filters(const wg_job *j, const wg_step *st, float *const *du, i
   }
 }
 
-/* Members split the tiles, each accumulating a dU of its own over its
- * blocks; at the end of a pass they split the filters, summing the dUs.
+/* Slice s of the tiles, [*lo, *hi), and the tiles per block that cut it
+ * into even blocks. */
+static int slice_tiles(const wg_plan *p, int s, long *lo, long *hi) {
+  par_split(p->tiles, s, p->slices, lo, hi);
+  long n = *hi - *lo, blocks = (n + p->tile_block - 1) / p->tile_block;
+  return blocks > 0 ? (int)round_up((size_t)((n + blocks - 1) / blocks), LANES) : 0;
+}
+
+/* Members split the tiles: they are dealt slices of them, each summed in
+ * a dU of its own over its blocks, and then filters, for which they add
+ * the slices' dUs in order.  Who works a slice does not change its sum.
  * Splitting the 36 products of each block among members instead, as
  * before, left every operand half in the other core's cache: with two
  * threads each member ran 40% slower than one alone. */
@@ -551,47 +594,63 @@ static void tiles_body(par_team *team, int tid, int nth, void *ctx) {
   wg_job *j = ctx;
   const wg_plan *p = j->p;
   float *base = align_line(j->ws);
-  float *du_of[PAR_MAX_THREADS];
-  for (int t = 0; t < nth; t++)
-    du_of[t] = base + (size_t)t * member_floats(p) + v_floats(p) + m_floats(p);
+  float *du_of[PAR_MAX_THREADS * WG_MEMBER_SLICES];
+  for (int t = 0; t < p->slices; t++)
+    du_of[t] = base + (size_t)nth * member_floats(p) + (size_t)t * du_floats(p);
   float *v = base + (size_t)tid * member_floats(p);
   float *m = v + v_floats(p);
-  float *du = du_of[tid];
   const int panels = p->cpad / LANES;
-  long t_lo, t_hi;
-  par_split(p->tiles, tid, nth, &t_lo, &t_hi);
-  for (int grp = 0; grp < p->group; grp++) {
+  /* The slice whose V (a single block) this member holds, if any. */
+  int v_slice = -1;
+  for (int grp = 0; grp < p->group; grp++, v_slice = -1) {
     wg_step st;
     st.in = j->in + (size_t)grp * p->cin * p->height * p->width;
     st.dy = j->out_diff + (size_t)grp * p->kout * p->out_h * p->out_w;
     float *w_diff = j->w_diff + (size_t)grp * p->kout * p->cin * 9;
     for (st.k0 = 0; st.k0 < p->kout; st.k0 += p->kch) {
       st.rows = p->kout - st.k0 < p->kch ? p->kout - st.k0 : p->kch;
-      if (t_lo == t_hi)
-        memset(du, 0, du_floats(p) * sizeof(float));
-      for (st.t0 = t_lo; st.t0 < t_hi; st.t0 += p->tile_block) {
-        st.nt = (int)(t_hi - st.t0 < p->tile_block ? t_hi - st.t0 : p->tile_block);
-        /* With one block, V stays valid across the passes. */
-        if (st.k0 == 0 || t_hi - t_lo > p->tile_block)
-          block_inputs(j, &st, v, 0, block_input_items(p, &st));
-        block_grads(j, &st, m);
-        block_products(j, &st, m, v, du, st.t0 > t_lo);
+      for (long s; (s = par_deal(&j->slices)) >= 0;) {
+        long t_lo, t_hi;
+        const int block = slice_tiles(p, (int)s, &t_lo, &t_hi);
+        float *du = du_of[s];
+        if (t_lo == t_hi)
+          memset(du, 0, du_floats(p) * sizeof(float));
+        for (st.t0 = t_lo; st.t0 < t_hi; st.t0 += block) {
+          st.nt = (int)(t_hi - st.t0 < block ? t_hi - st.t0 : block);
+          if (v_slice != s || t_hi - t_lo > block)
+            block_inputs(j, &st, v, 0, block_input_items(p, &st));
+          v_slice = t_hi - t_lo > block ? -1 : (int)s;
+          block_grads(j, &st, m);
+          block_products(j, &st, m, v, du, st.t0 > t_lo);
+        }
       }
       par_sync(team);
-      long lo, hi;
-      par_split((long)st.rows * panels, tid, nth, &lo, &hi);
-      pass_filters(j, &st, du_of, nth, w_diff, lo, hi);
+      /* Nobody deals slices again before the next par_sync. */
+      if (tid == 0)
+        par_dealer_reset(&j->slices, p->slices);
+      const long filters = (long)st.rows * panels;
+      for (long c; (c = par_deal(&j->filters)) >= 0;) {
+        long lo = c * WG_FILTER_CHUNK, hi = lo + WG_FILTER_CHUNK < filters ? lo + WG_FILTER_CHUNK
+                                                                            : filters;
+        pass_filters(j, &st, du_of, p->slices, w_diff, lo, hi);
+      }
       /* The dUs are rewritten by the next pass only once all are read. */
       par_sync(team);
+      if (tid == 0)
+        par_dealer_reset(&j->filters, filter_chunks(p, st.k0 + p->kch));
     }
   }
 }
 
+/* Chunks of V a rows_body member is dealt on average. */
+#define WG_INPUT_CHUNKS 8
+
 /* With few tiles (a 28x28 image has 49) a member's share of them makes
  * products too short to pay for writing its whole dU: members split the
  * output channels instead.  All tiles are one block, so V is transformed
- * once per group, by the team together, and each member then works its
- * channels in passes with its own Mdy and dU. */
+ * once per group, by the team together; members are then dealt passes of
+ * kch output channels, each through its own Mdy and dU.  A pass's result
+ * does not depend on who works it. */
 static void rows_body(par_team *team, int tid, int nth, void *ctx) {
   wg_job *j = ctx;
   const wg_plan *p = j->p;
@@ -600,25 +659,32 @@ static void rows_body(par_team *team, int tid, int nth, void *ctx) {
   float *m = v + v_floats(p) + (size_t)tid * rows_member_floats(p);
   float *du = m + m_floats(p);
   const int panels = p->cpad / LANES;
-  long u_lo, u_hi, lo, hi;
-  par_split((p->kout + KR - 1) / KR, tid, nth, &u_lo, &u_hi);
-  const int k_lo = (int)u_lo * KR, k_hi = (int)u_hi * KR < p->kout ? (int)u_hi * KR : p->kout;
+  const long input_chunks = (long)nth * WG_INPUT_CHUNKS;
   for (int grp = 0; grp < p->group; grp++) {
     wg_step st = {.t0 = 0, .nt = (int)p->tiles};
     st.in = j->in + (size_t)grp * p->cin * p->height * p->width;
     st.dy = j->out_diff + (size_t)grp * p->kout * p->out_h * p->out_w;
     float *w_diff = j->w_diff + (size_t)grp * p->kout * p->cin * 9;
-    par_split(block_input_items(p, &st), tid, nth, &lo, &hi);
-    block_inputs(j, &st, v, lo, hi);
+    for (long c; (c = par_deal(&j->inputs)) >= 0;) {
+      long lo, hi;
+      par_split(block_input_items(p, &st), (int)c, (int)input_chunks, &lo, &hi);
+      block_inputs(j, &st, v, lo, hi);
+    }
     par_sync(team);
-    for (st.k0 = k_lo; st.k0 < k_hi; st.k0 += p->kch) {
-      st.rows = k_hi - st.k0 < p->kch ? k_hi - st.k0 : p->kch;
+    /* Nobody deals V again before the next par_sync. */
+    if (tid == 0)
+      par_dealer_reset(&j->inputs, input_chunks);
+    for (long c; (c = par_deal(&j->rows)) >= 0;) {
+      st.k0 = (int)c * p->kch;
+      st.rows = p->kout - st.k0 < p->kch ? p->kout - st.k0 : p->kch;
       block_grads(j, &st, m);
       block_products(j, &st, m, v, du, 0);
       pass_filters(j, &st, &du, 1, w_diff, 0, (long)st.rows * panels);
     }
     /* The next group's V overwrites this one's. */
     par_sync(team);
+    if (tid == 0)
+      par_dealer_reset(&j->rows, (p->kout + p->kch - 1) / p->kch);
   }
 }
 
@@ -629,7 +695,7 @@ size_t wino_wgrad_workspace(const conv_geom *g) {
   const int n = wg_members(&p);
   if (split_rows(&p, n))
     return v_floats(&p) + rows_member_floats(&p) * n + ALIGN_FLOATS;
-  return member_floats(&p) * n + ALIGN_FLOATS;
+  return member_floats(&p) * n + du_floats(&p) * p.slices + ALIGN_FLOATS;
 }
 
 void wino_backward_weights(const conv_geom *g, const float *in, const float *out_diff,
@@ -641,6 +707,10 @@ void wino_backward_weights(const conv_geom *g, const float *in, const float *out
   double work = (double)NXI * round_up((size_t)p.kout, KR) * p.cpad * (double)p.tiles * p.group;
   if (work < WG_PARALLEL_MIN)
     nth = 1;
+  par_dealer_reset(&j.inputs, (long)nth * WG_INPUT_CHUNKS);
+  par_dealer_reset(&j.rows, (p.kout + p.kch - 1) / p.kch);
+  par_dealer_reset(&j.slices, p.slices);
+  par_dealer_reset(&j.filters, filter_chunks(&p, 0));
   par_run(nth, split_rows(&p, nth) ? rows_body : tiles_body, &j);
 }
 

@@ -365,6 +365,13 @@ static void run_wgrad_case(const conv_case *q, int case_no) {
     wino_backward_weights(&g, x, dy, dw, ws);
     expect_close(dw, rdw, nw, 1e-4, "winograd weights vs reference", "winograd", case_no);
     expect_close(dw, gref, nw, 1e-4, "winograd weights vs gemm", "winograd", case_no);
+    /* Members are dealt work as they come free; the sums must not depend
+     * on who did what. */
+    memcpy(gw, w0, nw * sizeof(float));
+    fill(ws, wsf, 6);
+    wino_backward_weights(&g, x, dy, gw, ws);
+    ck_assert_msg(memcmp(gw, dw, nw * sizeof(float)) == 0,
+                  "case %d, %d threads: a second run differs", case_no, th);
     free(ws);
   }
   free(ws_gemm);
@@ -571,6 +578,37 @@ START_TEST(test_parallel_for) {
 }
 END_TEST
 
+/* A dealer hands every item to exactly one member, then -1 to all. */
+typedef struct deal_job {
+  par_dealer dealer;
+  atomic_int *hits;
+  atomic_int ends;
+} deal_job;
+
+static void deal_member(par_team *team, int tid, int nthreads, void *ctx) {
+  deal_job *j = ctx;
+  long i;
+  while ((i = par_deal(&j->dealer)) >= 0)
+    atomic_fetch_add(&j->hits[i], 1);
+  ck_assert_int_eq(par_deal(&j->dealer), -1);
+  atomic_fetch_add(&j->ends, 1);
+}
+
+START_TEST(test_parallel_dealer) {
+  enum { ITEMS = 5000 };
+  for (int th = 1; th <= 3; th++) {
+    deal_job j = {.hits = calloc(ITEMS, sizeof(atomic_int))};
+    ck_assert_ptr_nonnull(j.hits);
+    par_dealer_reset(&j.dealer, ITEMS);
+    par_run(th, deal_member, &j);
+    for (int i = 0; i < ITEMS; i++)
+      ck_assert_int_eq(atomic_load(&j.hits[i]), 1);
+    ck_assert_int_ge(atomic_load(&j.ends), 1);
+    free(j.hits);
+  }
+}
+END_TEST
+
 /* Winograd's blocking: half panels, channel passes, chunks of output
  * channels, members splitting the tiles, the vector paths of long tile
  * rows with each padding, with its AVX2 and portable kernels. */
@@ -611,6 +649,7 @@ static Suite *conv_engines_suite(void) {
   tcase_add_test(t, test_parallel_pool_reuse);
   tcase_add_test(t, test_parallel_after_fork);
   tcase_add_test(t, test_parallel_for);
+  tcase_add_test(t, test_parallel_dealer);
   suite_add_tcase(s, t);
   return s;
 }
