@@ -419,9 +419,17 @@ static crema_status save_model(const net *n, const char *path, int with_diff, cr
   return st;
 }
 
+void solver_settle_diffs(solver *s) {
+  if (s->diffs_cleared)
+    update_restore_diffs(&s->rule, s->params, s->nparams);
+  s->diffs_cleared = 0;
+}
+
 crema_status solver_snapshot(solver *s, crema_error *err) {
   if (!s->param->snapshot_prefix)
     return crema_fail(err, CREMA_ERR_INVALID, "solver: cannot snapshot without snapshot_prefix");
+  if (s->param->snapshot_diff)
+    solver_settle_diffs(s);
   char *model = snapshot_filename(s, ".caffemodel", err);
   char *state = model ? snapshot_filename(s, ".solverstate", err) : NULL;
   crema_status st = state ? CREMA_OK : CREMA_ERR_NOMEM;
@@ -445,6 +453,8 @@ crema_status solver_restore(solver *s, const char *state_path, crema_error *err)
                       "%s: HDF5 solver states are not supported by crema", state_path);
   Caffe__SolverState *st = NULL;
   CREMA_TRY(solver_state_read(state_path, &st, err));
+  /* The history is replaced: the next iteration clears the diffs. */
+  s->diffs_cleared = 0;
   crema_status rc = CREMA_OK;
   if (st->iter < 0 || st->current_step < 0)
     rc = crema_fail(err, CREMA_ERR_INVALID, "%s: negative iter (%d) or current_step (%d)",
@@ -642,9 +652,10 @@ static crema_status apply_update(solver *s, int display, crema_error *err) {
   s->rate = rate;
   if (display)
     LOG_INFO("Iteration %d, lr = %g", s->iter, (double)rate);
-  update_apply(&s->rule, s->params, s->nparams, rate, s->iter);
+  s->diffs_cleared = update_apply(&s->rule, s->params, s->nparams, rate, s->iter, 1);
   return CREMA_OK;
 }
+
 
 static int should_test(const solver *s) {
   const Caffe__SolverParameter *p = s->param;
@@ -676,7 +687,9 @@ crema_status solver_step(solver *s, int iters, crema_error *err) {
   s->timer_start = now_seconds();
   s->iterations_last = s->iter;
   while (s->iter < stop_iter) {
-    net_clear_param_diffs(s->train);
+    if (!s->diffs_cleared)
+      net_clear_param_diffs(s->train);
+    s->diffs_cleared = 0;
     if (should_test(s)) {
       CREMA_TRY(solver_test_all(s, err));
       if (s->requested_early_exit)

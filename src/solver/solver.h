@@ -29,6 +29,10 @@ typedef struct solver {
   int iter;                       /* number of updates done */
   int current_step;               /* lr policy state */
   float rate;                     /* learning rate of the last update */
+  /* The last update left the param diffs zero rather than holding its
+   * step (update_apply): the next iteration need not clear them, and
+   * whoever shows them must first put the steps back. */
+  int diffs_cleared;
 
   float *losses;                  /* the last average_loss losses */
   int nlosses;
@@ -64,9 +68,13 @@ crema_status solver_restore(solver *s, const char *state_path, crema_error *err)
  * forward and test.  Returns CREMA_OK also when stopped by a request
  * (s->requested_early_exit is then set). */
 crema_status solver_solve(solver *s, crema_error *err);
-/* iters iterations of Caffe's Step. */
+/* iters iterations of Caffe's Step.  The param diffs may be left zero
+ * (s->diffs_cleared); solver_settle_diffs gives Caffe's. */
 crema_status solver_step(solver *s, int iters, crema_error *err);
-/* Writes the .caffemodel and .solverstate for the current iteration. */
+/* The param diffs as Caffe leaves them after an update: each step. */
+void solver_settle_diffs(solver *s);
+/* Writes the .caffemodel (with the diffs if snapshot_diff) and .solverstate
+ * for the current iteration. */
 crema_status solver_snapshot(solver *s, crema_error *err);
 /* One pass over every test net. */
 crema_status solver_test_all(solver *s, crema_error *err);

@@ -278,19 +278,21 @@ void update_compute_value(update_rule *u, int i, const learnable *prm, float rat
 typedef struct sgd_pass {
   float *data, *diff, *history;
   float decay, rate, momentum;
+  int clear; /* leave 0 in diff rather than the step */
 } sgd_pass;
 
 static void sgd_range(long lo, long hi, void *ctx) {
   const sgd_pass *q = ctx;
   float *restrict data = q->data, *restrict diff = q->diff, *restrict h = q->history;
   const float decay = q->decay, rate = q->rate, momentum = q->momentum;
+  const int clear = q->clear;
   /* Caffe skips the decay when it is zero (0 * inf would be NaN). */
   const int decays = decay != 0.0f;
   for (long j = lo; j < hi; j++) {
     float g = decays ? diff[j] + decay * data[j] : diff[j];
     float v = rate * g + momentum * h[j];
     h[j] = v;
-    diff[j] = v;
+    diff[j] = clear ? 0.0f : v;
     data[j] -= v;
   }
 }
@@ -300,21 +302,22 @@ static int sgd_in_one_pass(const update_rule *u) {
 }
 
 static void sgd_apply_one_pass(update_rule *u, const learnable *params, int nparams,
-                               float rate) {
+                               float rate, int clear) {
   for (int i = 0; i < nparams; i++) {
     const learnable *prm = &params[i];
     sgd_pass q = {prm->b->data, prm->b->diff, u->history[i]->data,
                   u->param->weight_decay * prm->decay_mult, rate * prm->lr_mult,
-                  u->param->momentum};
+                  u->param->momentum, clear};
     par_for((long)prm->b->count, PAR_ELEMENTWISE_MIN, sgd_range, &q);
   }
 }
 
-void update_apply(update_rule *u, const learnable *params, int nparams, float rate, int iter) {
+int update_apply(update_rule *u, const learnable *params, int nparams, float rate, int iter,
+                 int clear_diffs) {
   update_clip_gradients(u, params, nparams);
   if (sgd_in_one_pass(u)) {
-    sgd_apply_one_pass(u, params, nparams, rate);
-    return;
+    sgd_apply_one_pass(u, params, nparams, rate, clear_diffs);
+    return clear_diffs;
   }
   for (int i = 0; i < nparams; i++) {
     update_normalize(u, &params[i]);
@@ -324,4 +327,10 @@ void update_apply(update_rule *u, const learnable *params, int nparams, float ra
   /* Net::Update: data -= diff for every learnable parameter. */
   for (int i = 0; i < nparams; i++)
     math_axpy((int)params[i].b->count, -1.0f, params[i].b->diff, params[i].b->data);
+  return 0;
+}
+
+void update_restore_diffs(const update_rule *u, const learnable *params, int nparams) {
+  for (int i = 0; i < nparams; i++)
+    memcpy(params[i].b->diff, u->history[i]->data, params[i].b->count * sizeof(float));
 }

@@ -65,7 +65,16 @@ void update_regularize(const update_rule *u, const learnable *prm);
 void update_compute_value(update_rule *u, int i, const learnable *prm, float rate, int iter);
 
 /* All of Caffe's ApplyUpdate after the learning rate: clip, then for each
- * parameter normalise, regularise, compute the step, and data -= diff. */
-void update_apply(update_rule *u, const learnable *params, int nparams, float rate, int iter);
+ * parameter normalise, regularise, compute the step, and data -= diff.
+ * With clear_diffs the update may zero the diffs as it goes instead of
+ * leaving the step in them (it is then in the history too: plain SGD),
+ * which saves the next iteration's clearing pass; returns whether it did
+ * (see update_restore_diffs). */
+int update_apply(update_rule *u, const learnable *params, int nparams, float rate, int iter,
+                 int clear_diffs);
+
+/* Puts back the diffs Caffe leaves after an update that update_apply
+ * cleared instead: each parameter's step, its history. */
+void update_restore_diffs(const update_rule *u, const learnable *params, int nparams);
 
 #endif

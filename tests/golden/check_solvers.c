@@ -335,6 +335,37 @@ START_TEST(solver_case) {
 }
 END_TEST
 
+/* Plain SGD leaves the diffs zero after its update, to spare the next
+ * iteration's clearing pass; a snapshot with snapshot_diff still writes
+ * Caffe's diffs (the steps, which are the history). */
+START_TEST(sgd_snapshot_diff_has_the_steps) {
+  char case_dir[4096], cwd[4096], run[4096];
+  fmt_path(case_dir, sizeof case_dir, "%s/sgd_step_momentum", solvers_dir);
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+  make_workdir(case_dir, run, sizeof run);
+  ck_assert_int_eq(chdir(run), 0);
+  crema_error err = {0};
+  solver *s = open_solver("init.caffemodel");
+  s->param->snapshot = 0;
+  s->param->snapshot_diff = 1;
+  ck_assert_msg(solver_step(s, 2, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_int_eq(s->diffs_cleared, 1);
+  for (int i = 0; i < s->nparams; i++)
+    for (size_t k = 0; k < s->params[i].b->count; k++)
+      ck_assert(s->params[i].b->diff[k] == 0.0f);
+  ck_assert_msg(solver_snapshot(s, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_int_eq(s->diffs_cleared, 0);
+  for (int i = 0; i < s->nparams; i++)
+    ck_assert(!memcmp(s->params[i].b->diff, s->rule.history[i]->data,
+                      s->params[i].b->count * sizeof(float)));
+  /* The next iteration clears the restored diffs itself. */
+  ck_assert_msg(solver_step(s, 1, &err) == CREMA_OK, "%s", err.message);
+  solver_free(s);
+  ck_assert_int_eq(chdir(cwd), 0);
+  remove_tree(run);
+}
+END_TEST
+
 static int compare_names(const void *a, const void *b) { return strcmp(a, b); }
 
 static void find_cases(void) {
@@ -364,6 +395,8 @@ int main(void) {
   for (int i = 0; i < ncases; i++)
     if (!only || strstr(only, case_names[i]))
       tcase_add_loop_test(tc, solver_case, i, i + 1);
+  if (!only)
+    tcase_add_test(tc, sgd_snapshot_diff_has_the_steps);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

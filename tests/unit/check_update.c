@@ -40,7 +40,7 @@ static void init_rule(fixture *f) {
 static void step(fixture *f, float g0, float g1, float rate, int iter) {
   f->b->diff[0] = g0;
   f->b->diff[1] = g1;
-  update_apply(&f->u, &f->prm, 1, rate, iter);
+  update_apply(&f->u, &f->prm, 1, rate, iter, 0);
 }
 
 static void teardown_fixture(fixture *f) {
@@ -66,6 +66,42 @@ START_TEST(sgd_accumulates_momentum) {
   ck_assert_near(f.b->data[0], 0.855);
   ck_assert_near(f.b->data[1], -2.29);
   teardown_fixture(&f);
+}
+END_TEST
+
+/* Plain SGD may zero the diffs as it updates; data and history are the
+ * same bits, and the diffs Caffe leaves (the steps) come back from the
+ * history.  Other rules keep the step in the diff. */
+START_TEST(sgd_can_clear_diffs) {
+  fixture a, b;
+  setup_fixture(&a, "SGD");
+  setup_fixture(&b, "SGD");
+  a.p.momentum = b.p.momentum = 0.9f;
+  a.p.weight_decay = b.p.weight_decay = 0.01f;
+  init_rule(&a);
+  init_rule(&b);
+  for (int it = 0; it < 3; it++) {
+    a.b->diff[0] = b.b->diff[0] = 0.5f + (float)it;
+    a.b->diff[1] = b.b->diff[1] = -1.5f;
+    ck_assert_int_eq(update_apply(&a.u, &a.prm, 1, 0.1f, it, 0), 0);
+    ck_assert_int_eq(update_apply(&b.u, &b.prm, 1, 0.1f, it, 1), 1);
+    ck_assert(b.b->diff[0] == 0.0f && b.b->diff[1] == 0.0f);
+    ck_assert(!memcmp(a.b->data, b.b->data, 2 * sizeof(float)));
+    ck_assert(!memcmp(a.u.history[0]->data, b.u.history[0]->data, 2 * sizeof(float)));
+  }
+  update_restore_diffs(&b.u, &b.prm, 1);
+  ck_assert(!memcmp(a.b->diff, b.b->diff, 2 * sizeof(float)));
+  teardown_fixture(&a);
+  teardown_fixture(&b);
+
+  fixture c;
+  setup_fixture(&c, "Adam");
+  init_rule(&c);
+  c.b->diff[0] = 0.5f;
+  c.b->diff[1] = 1;
+  ck_assert_int_eq(update_apply(&c.u, &c.prm, 1, 0.1f, 0, 1), 0);
+  ck_assert(c.b->diff[0] != 0.0f);
+  teardown_fixture(&c);
 }
 END_TEST
 
@@ -239,6 +275,7 @@ static Suite *update_suite(void) {
   Suite *s = suite_create("update");
   TCase *tc = tcase_create("rules");
   tcase_add_test(tc, sgd_accumulates_momentum);
+  tcase_add_test(tc, sgd_can_clear_diffs);
   tcase_add_test(tc, nesterov_looks_ahead);
   tcase_add_test(tc, adagrad_divides_by_root_of_sum);
   tcase_add_test(tc, rmsprop_uses_decayed_mean);
