@@ -359,11 +359,48 @@ static void ave_backward_plane(const pool_priv *p, const float *restrict dy,
   }
 }
 
+/* Whether the windows are 2x2 with stride 2 and tile the plane exactly:
+ * each input then lies in one window, and its gradient can be written at
+ * once instead of zeroed and then added to. */
+static int tiles_2x2(const pool_priv *p) {
+  return p->kernel_h == 2 && p->kernel_w == 2 && p->stride_h == 2 && p->stride_w == 2 &&
+         p->pad_h == 0 && p->pad_w == 0 && p->height == 2 * p->pooled_h &&
+         p->width == 2 * p->pooled_w;
+}
+
+/* max_backward_plane for tiles_2x2 with the layer's own mask: each
+ * window's four gradients, dy at its argmax and 0 elsewhere (everywhere
+ * when it had none). */
+static void max_backward_2x2(const pool_priv *p, const float *restrict dy,
+                             const int *restrict mask, float *restrict dx) {
+  const int w = p->width;
+  for (int ph = 0; ph < p->pooled_h; ph++) {
+    float *restrict r0 = dx + (size_t)2 * ph * w, *restrict r1 = r0 + w;
+    const int top = 2 * ph * w;
+    for (int pw = 0; pw < p->pooled_w; pw++) {
+      const int o = ph * p->pooled_w + pw, c = 2 * pw;
+      const int idx = mask[o];
+      /* 0 + g as Caffe's zeroed gradient plus dy: -0 becomes +0. */
+      const float g = 0.0f + dy[o];
+      r0[c] = idx == top + c ? g : 0.0f;
+      r0[c + 1] = idx == top + c + 1 ? g : 0.0f;
+      r1[c] = idx == top + w + c ? g : 0.0f;
+      r1[c + 1] = idx == top + w + c + 1 ? g : 0.0f;
+    }
+  }
+}
+
 static void backward_plane(const pool_job *j, size_t i) {
   const pool_priv *p = j->p;
   size_t in_plane = (size_t)p->height * p->width, out_plane = (size_t)p->pooled_h * p->pooled_w;
   const float *dy = j->x + i * out_plane;
   float *dx = j->y + i * in_plane;
+  /* A mask top could have been changed since forward: it keeps the
+   * general path, which adds wherever it points. */
+  if (j->is_max && !j->fmask && tiles_2x2(p)) {
+    max_backward_2x2(p, dy, p->mask + i * out_plane, dx);
+    return;
+  }
   memset(dx, 0, in_plane * sizeof(float));
   if (j->is_max)
     max_backward_plane(p, dy, j->fmask ? NULL : p->mask + i * out_plane,

@@ -565,6 +565,50 @@ START_TEST(test_pool_max_2x2_hand) {
 }
 END_TEST
 
+/* 2x2 stride-2 windows that tile the plane write each gradient at once:
+ * the same bits as Caffe's zero-then-add, with -0 gradients (which the
+ * addition turns into +0), windows without an argmax, and ties. */
+START_TEST(test_pool_max_2x2_backward_tiled) {
+  int naxes[1] = {4};
+  int shapes[1][6] = {{2, 3, 6, 8}};
+  harness h;
+  harness_must_open(&h, "name: 'p' type: 'Pooling' pooling_param { pool: MAX kernel_size: 2 "
+                        "stride: 2 }",
+                    1, naxes, (const int(*)[6])shapes, 1);
+  const size_t n = h.bv[0]->count, m = h.tv[0]->count;
+  for (size_t i = 0; i < n; i++)
+    h.bv[0]->data[i] = (float)((i * 37) % 11) - 5.0f;
+  h.bv[0]->data[0] = h.bv[0]->data[1] = h.bv[0]->data[8] = h.bv[0]->data[9] = -INFINITY;
+  h.bv[0]->data[2] = NAN;
+  harness_forward(&h);
+  for (size_t o = 0; o < m; o++)
+    h.tv[0]->diff[o] = o % 5 == 0 ? -0.0f : (float)o * 0.25f - 3.0f;
+  int prop = 1;
+  crema_error err = {0};
+  ck_assert_int_eq(h.l->ops->backward(h.l, &h.top, &prop, &h.bottom, &err), CREMA_OK);
+  float *want = calloc(n, sizeof(float));
+  ck_assert_ptr_nonnull(want);
+  for (int pl = 0; pl < 6; pl++)
+    for (int ph = 0; ph < 3; ph++)
+      for (int pw = 0; pw < 4; pw++) {
+        const float *x = h.bv[0]->data + (size_t)pl * 48;
+        float best = -FLT_MAX;
+        int arg = -1;
+        for (int i = 2 * ph; i < 2 * ph + 2; i++)
+          for (int j = 2 * pw; j < 2 * pw + 2; j++)
+            if (x[i * 8 + j] > best) {
+              best = x[i * 8 + j];
+              arg = i * 8 + j;
+            }
+        if (arg >= 0)
+          want[(size_t)pl * 48 + arg] += h.tv[0]->diff[((size_t)pl * 3 + ph) * 4 + pw];
+      }
+  ck_assert(!memcmp(h.bv[0]->diff, want, n * sizeof(float)));
+  free(want);
+  harness_close(&h);
+}
+END_TEST
+
 /* 3x3 input, kernel 2, stride 2, pad 1: ceil gives 3 outputs, but the third
  * window would start in the bottom padding, so Caffe keeps 2.  Averages
  * divide by the window clipped to the padded image. */
@@ -1071,6 +1115,7 @@ static Suite *layers_a_suite(void) {
   tcase_add_test(t, test_conv_reshape);
   tcase_add_test(t, test_pool_max_hand);
   tcase_add_test(t, test_pool_max_2x2_hand);
+  tcase_add_test(t, test_pool_max_2x2_backward_tiled);
   tcase_add_test(t, test_pool_ave_pad_hand);
   tcase_add_loop_test(t, test_pool_shapes, 0, 8);
   tcase_add_test(t, test_pool_errors);
