@@ -268,7 +268,7 @@ static int read_header(blob_header *h, span s) {
   return 1;
 }
 
-/* One chunk of a field's values, copied by the team in halves. */
+/* One chunk of a field's values, copied by the team in parts. */
 typedef struct chunk_job {
   const uint8_t *src;
   size_t len, elem;

@@ -46,7 +46,8 @@ void par_run(int nthreads, par_body body, void *ctx);
 /* Waits until every member of the team reached this point. */
 void par_sync(par_team *team);
 
-/* Member tid's share [*lo, *hi) of n items split evenly. */
+/* Part tid's share [*lo, *hi) of n items split evenly in nthreads parts
+ * (a member's share, or a chunk's). */
 void par_split(long n, int tid, int nthreads, long *lo, long *hi);
 
 /* Items [0, n) handed out one at a time to whichever member asks first.
@@ -74,8 +75,9 @@ typedef void (*par_range)(long lo, long hi, void *ctx);
 #define PAR_ELEMENTWISE_MIN (1L << 17)
 
 /* fn over [0, n): in one call, or when n is at least min_n in even chunks
- * (a few per member, none much below min_n / 16 items) dealt over the
- * team.  fn must treat every item on its own. */
+ * dealt over the team (eight a member at most and, unless the team is
+ * larger than 16, none much below min_n / 16 items).  fn must treat every
+ * item on its own. */
 void par_for(long n, long min_n, par_range fn, void *ctx);
 
 /* The min_n for a loop over items of `values` values each: enough items

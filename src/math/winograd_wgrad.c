@@ -11,9 +11,10 @@
  * Work goes in blocks of tiles so the scratch stays a few MB at any image
  * size, and in passes over chunks of output channels so dU stays bounded
  * for wide layers; dU accumulates over a pass's blocks and is mapped back
- * to the 3x3 filters once per pass.  Members of a team split the tiles,
- * each with a dU of its own (summed when mapped back), or on small images
- * the output channels (see tiles_body and rows_body).  The transforms write
+ * to the 3x3 filters once per pass.  Members of a team are dealt slices
+ * of the tiles, each slice with a dU of its own (summed in order when
+ * mapped back), or on small images passes of output channels (see
+ * tiles_body and rows_body).  The transforms write
  * the operands in
  * the layout the product kernel streams: V as panels of 16 input channels
  * per tile, Mdy as rows of tiles per output channel.
@@ -450,7 +451,7 @@ static const wg_kernels *pick_kernels(void) {
   return SIMD_PICK(&kernels_generic, &kernels_avx2);
 }
 
-/* ---- the blocked loop: each member its own tiles ---- */
+/* ---- the blocked loop: slices of tiles or passes of channels, dealt ---- */
 
 typedef struct wg_job {
   const wg_plan *p;
@@ -458,6 +459,7 @@ typedef struct wg_job {
   const float *in, *out_diff;
   float *w_diff, *ws;
   par_dealer inputs, rows; /* rows_body's chunks of V and of output channels */
+  long input_chunks;       /* the chunks V is cut in, whatever the team's size */
   par_dealer slices, filters; /* tiles_body's */
 } wg_job;
 
@@ -470,7 +472,7 @@ static long filter_chunks(const wg_plan *p, int k0) {
   return (rows * (p->cpad / LANES) + WG_FILTER_CHUNK - 1) / WG_FILTER_CHUNK;
 }
 
-/* One member's pass over one block of its tiles. */
+/* One member's pass over one block of a slice's tiles. */
 typedef struct wg_step {
   const float *in, *dy;
   long t0;
@@ -555,7 +557,7 @@ static size_t rows_member_floats(const wg_plan *p) {
 
 /* w_diff += G^T (sum of the dUs, in order) G for the pass's filters
  * [lo, hi), numbered by (row, panel). */
-static void pass_filters(const wg_job *j, const wg_step *st, float *const *du, int members,
+static void pass_filters(const wg_job *j, const wg_step *st, float *const *du, int slices,
                          float *w_diff, long lo, long hi) {
   const wg_plan *p = j->p;
   const int panels = p->cpad / LANES;
@@ -565,9 +567,9 @@ static void pass_filters(const wg_job *j, const wg_step *st, float *const *du, i
     int n = p->cin - c0 < LANES ? p->cin - c0 : LANES;
     const size_t off = du_offset(p, r, pn, 0);
     const float *src = du[0] + off;
-    if (members > 1) {
+    if (slices > 1) {
       memcpy(sum, src, sizeof sum);
-      for (int t = 1; t < members; t++)
+      for (int t = 1; t < slices; t++)
         for (int k = 0; k < NXI * LANES; k++)
           sum[k] += du[t][off + k];
       src = sum;
@@ -659,7 +661,7 @@ static void rows_body(par_team *team, int tid, int nth, void *ctx) {
   float *m = v + v_floats(p) + (size_t)tid * rows_member_floats(p);
   float *du = m + m_floats(p);
   const int panels = p->cpad / LANES;
-  const long input_chunks = (long)nth * WG_INPUT_CHUNKS;
+  const long input_chunks = j->input_chunks;
   for (int grp = 0; grp < p->group; grp++) {
     wg_step st = {.t0 = 0, .nt = (int)p->tiles};
     st.in = j->in + (size_t)grp * p->cin * p->height * p->width;
@@ -707,7 +709,10 @@ void wino_backward_weights(const conv_geom *g, const float *in, const float *out
   double work = (double)NXI * round_up((size_t)p.kout, KR) * p.cpad * (double)p.tiles * p.group;
   if (work < WG_PARALLEL_MIN)
     nth = 1;
-  par_dealer_reset(&j.inputs, (long)nth * WG_INPUT_CHUNKS);
+  /* Cut for the planned team: the one that runs may be smaller (a job
+   * started inside a job runs alone). */
+  j.input_chunks = (long)nth * WG_INPUT_CHUNKS;
+  par_dealer_reset(&j.inputs, j.input_chunks);
   par_dealer_reset(&j.rows, (p.kout + p.kch - 1) / p.kch);
   par_dealer_reset(&j.slices, p.slices);
   par_dealer_reset(&j.filters, filter_chunks(&p, 0));

@@ -451,10 +451,11 @@ crema_status solver_restore(solver *s, const char *state_path, crema_error *err)
   if (path_has_suffix(state_path, ".h5"))
     return crema_fail(err, CREMA_ERR_UNSUPPORTED,
                       "%s: HDF5 solver states are not supported by crema", state_path);
+  /* The diffs keep the last steps, as Caffe's, before the history they
+   * are kept in is replaced. */
+  solver_settle_diffs(s);
   Caffe__SolverState *st = NULL;
   CREMA_TRY(solver_state_read(state_path, &st, err));
-  /* The history is replaced: the next iteration clears the diffs. */
-  s->diffs_cleared = 0;
   crema_status rc = CREMA_OK;
   if (st->iter < 0 || st->current_step < 0)
     rc = crema_fail(err, CREMA_ERR_INVALID, "%s: negative iter (%d) or current_step (%d)",
@@ -655,7 +656,6 @@ static crema_status apply_update(solver *s, int display, crema_error *err) {
   s->diffs_cleared = update_apply(&s->rule, s->params, s->nparams, rate, s->iter, 1);
   return CREMA_OK;
 }
-
 
 static int should_test(const solver *s) {
   const Caffe__SolverParameter *p = s->param;

@@ -609,6 +609,50 @@ START_TEST(test_parallel_dealer) {
 }
 END_TEST
 
+/* A job started inside a job runs on its member alone, with scratch and
+ * parts planned for the whole team: the weight gradient must come out the
+ * same bits as when the team runs it. */
+typedef struct nested_wgrad {
+  const conv_geom *g;
+  const float *x, *dy;
+  float *dw, *ws;
+} nested_wgrad;
+
+static void nested_wgrad_member(par_team *team, int tid, int nthreads, void *ctx) {
+  const nested_wgrad *q = ctx;
+  if (tid == 0)
+    wino_backward_weights(q->g, q->x, q->dy, q->dw, q->ws);
+}
+
+START_TEST(test_winograd_weight_gradient_nested) {
+  static const conv_case nested[] = {
+      {64, 28, 28, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* members split the channels */
+      {16, 100, 100, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1}, /* slices of tiles */
+  };
+  for (size_t c = 0; c < sizeof nested / sizeof nested[0]; c++) {
+    conv_geom g = geom_of(&nested[c]);
+    g.threads = 2;
+    const im2col_shape *s = &g.in;
+    size_t nx = (size_t)s->channels * s->height * s->width;
+    size_t ny = (size_t)g.out_channels * s->out_h * s->out_w;
+    size_t nw = (size_t)g.out_channels * s->channels * 9, wsf = wino_wgrad_workspace(&g);
+    float *x = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float));
+    float *a = calloc(nw, sizeof(float)), *b = calloc(nw, sizeof(float));
+    float *ws = malloc(wsf * sizeof(float));
+    ck_assert(x && dy && a && b && ws);
+    fill(x, nx, 31);
+    fill(dy, ny, 32);
+    fill(ws, wsf, 7);
+    wino_backward_weights(&g, x, dy, a, ws);
+    fill(ws, wsf, 8);
+    nested_wgrad q = {&g, x, dy, b, ws};
+    par_run(2, nested_wgrad_member, &q);
+    ck_assert_msg(!memcmp(a, b, nw * sizeof(float)), "case %zu: nested run differs", c);
+    free(x), free(dy), free(a), free(b), free(ws);
+  }
+}
+END_TEST
+
 /* Winograd's blocking: half panels, channel passes, chunks of output
  * channels, members splitting the tiles, the vector paths of long tile
  * rows with each padding, with its AVX2 and portable kernels. */
@@ -650,6 +694,7 @@ static Suite *conv_engines_suite(void) {
   tcase_add_test(t, test_parallel_after_fork);
   tcase_add_test(t, test_parallel_for);
   tcase_add_test(t, test_parallel_dealer);
+  tcase_add_test(t, test_winograd_weight_gradient_nested);
   suite_add_tcase(s, t);
   return s;
 }
