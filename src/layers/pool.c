@@ -223,13 +223,19 @@ static inline void store_max(int o, float best, int arg, float *restrict y, int 
     mask[o] = arg;
 }
 
-/* 2x2 windows with stride 2 and no padding (VGG's and most nets' pooling):
- * the four candidates in Caffe's scan order, without the general window
- * bookkeeping.  Returns how many leading outputs of row ph it produced. */
+/* Whether the windows are 2x2 with stride 2 and no padding (VGG's and
+ * most nets' pooling). */
+static int windows_2x2(const pool_priv *p) {
+  return p->kernel_h == 2 && p->kernel_w == 2 && p->stride_h == 2 && p->stride_w == 2 &&
+         p->pad_h == 0 && p->pad_w == 0;
+}
+
+/* windows_2x2: the four candidates in Caffe's scan order, without the
+ * general window bookkeeping.  Returns how many leading outputs of row ph
+ * it produced. */
 static int max_2x2_row(const pool_priv *p, const float *restrict x, int ph, float *restrict y,
                        int *restrict mask, float *restrict fmask) {
-  if (p->kernel_h != 2 || p->kernel_w != 2 || p->stride_h != 2 || p->stride_w != 2 ||
-      p->pad_h != 0 || p->pad_w != 0 || 2 * ph + 1 >= p->height)
+  if (!windows_2x2(p) || 2 * ph + 1 >= p->height)
     return 0;
   int full = p->width / 2 < p->pooled_w ? p->width / 2 : p->pooled_w;
   const int top = 2 * ph * p->width;
@@ -359,13 +365,11 @@ static void ave_backward_plane(const pool_priv *p, const float *restrict dy,
   }
 }
 
-/* Whether the windows are 2x2 with stride 2 and tile the plane exactly:
- * each input then lies in one window, and its gradient can be written at
- * once instead of zeroed and then added to. */
+/* Whether windows_2x2 tile the plane exactly: each input then lies in one
+ * window, and its gradient can be written at once instead of zeroed and
+ * then added to. */
 static int tiles_2x2(const pool_priv *p) {
-  return p->kernel_h == 2 && p->kernel_w == 2 && p->stride_h == 2 && p->stride_w == 2 &&
-         p->pad_h == 0 && p->pad_w == 0 && p->height == 2 * p->pooled_h &&
-         p->width == 2 * p->pooled_w;
+  return windows_2x2(p) && p->height == 2 * p->pooled_h && p->width == 2 * p->pooled_w;
 }
 
 /* max_backward_plane for tiles_2x2 with the layer's own mask: each

@@ -38,7 +38,6 @@
  * AVX2+FMA and for the baseline ISA; the choice is made at run time. */
 #include "config.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -601,12 +600,12 @@ typedef struct wino_job {
   const wino_kernels *kern;
   const float *in, *w, *bias;
   float *out, *ws;
-  /* Next item a member takes: a (group, block) when members split the
-   * tiles, else a chunk of output channels of the current block. */
-  atomic_long next_block;
-  /* Next chunk of input channels of the current block to transform, when
-   * members share the blocks. */
-  atomic_long next_input;
+  /* Members split the tiles: (group, block) items.  Members share the
+   * blocks: each block's chunks of output channels, and of its input
+   * channels to transform.  Counted for the planned team, whatever the
+   * size of the one that runs. */
+  par_dealer items, inputs;
+  long chunks, in_chunks;
 } wino_job;
 
 /* V for tiles [t0, t0 + nt): part `part` of the input channels split in
@@ -734,12 +733,6 @@ static int block_tiles(const wino_plan *p, long t0) {
   return (int)(p->tiles - t0 < p->tile_block ? p->tiles - t0 : p->tile_block);
 }
 
-/* The next item for whichever member asks: relaxed is enough, as items are
- * independent and par_run or par_sync publishes what the members wrote. */
-static long take_item(atomic_long *next) {
-  return atomic_fetch_add_explicit(next, 1, memory_order_relaxed);
-}
-
 static wino_group group_of(const wino_job *j, int grp) {
   const wino_plan *p = j->p;
   wino_group gr = {j->in + (size_t)grp * p->cin * p->height * p->width,
@@ -759,12 +752,8 @@ static void split_tiles_body(wino_job *j, float *v, float *u, float *m) {
   const wino_plan *p = j->p;
   const long kpanels = (p->kout + KR - 1) / KR;
   const long blocks = (p->tiles + p->tile_block - 1) / p->tile_block;
-  const long items = blocks * p->group;
   int last_grp = -1;
-  for (;;) {
-    long i = take_item(&j->next_block);
-    if (i >= items)
-      break;
+  for (long i; (i = par_deal(&j->items)) >= 0;) {
     int grp = (int)(i / blocks);
     long t0 = i % blocks * p->tile_block;
     int nt = block_tiles(p, t0);
@@ -791,43 +780,54 @@ static void wino_body(par_team *team, int tid, int nth, void *ctx) {
     split_tiles_body(j, v, u, m);
     return;
   }
-  /* Chunks of output channels, taken by whichever member is free (see
-   * split_tiles_body); each member asks once more than it gets work, so
-   * every block moves the counter by chunks + nth. */
-  const long kpanels = (p->kout + KR - 1) / KR, per = p->rows / KR;
-  /* At least two chunks a member where there are panels enough: narrow
-   * layers (16 output channels are 3 panels) still need sharing out. */
-  long chunks = (kpanels + per - 1) / per;
-  if (chunks < 2L * nth)
-    chunks = kpanels < 2L * nth ? kpanels : 2L * nth;
-  /* Input channels are dealt the same way, in a few chunks a member. */
-  const long in_chunks = p->cin < WINO_INPUT_CHUNKS * nth ? p->cin : WINO_INPUT_CHUNKS * nth;
-  long dealt = 0, dealt_in = 0;
+  /* Chunks of input and then of output channels, taken by whichever
+   * member is free (see split_tiles_body); each dealer is set up again
+   * by member 0 while nobody can be dealing from it. */
+  const long kpanels = (p->kout + KR - 1) / KR;
   for (int grp = 0; grp < p->group; grp++) {
     wino_group gr = group_of(j, grp);
-    for (long t0 = 0; t0 < p->tiles;
-         t0 += p->tile_block, dealt += chunks + nth, dealt_in += in_chunks + nth) {
+    for (long t0 = 0; t0 < p->tiles; t0 += p->tile_block) {
       int nt = block_tiles(p, t0);
-      for (long c; (c = take_item(&j->next_input) - dealt_in) < in_chunks;)
-        block_inputs(j, gr.in, t0, nt, v, (int)c, (int)in_chunks);
+      for (long c; (c = par_deal(&j->inputs)) >= 0;)
+        block_inputs(j, gr.in, t0, nt, v, (int)c, (int)j->in_chunks);
       par_sync(team);
-      for (;;) {
-        long c = take_item(&j->next_block) - dealt;
-        if (c >= chunks)
-          break;
+      if (tid == 0)
+        par_dealer_reset(&j->inputs, j->in_chunks);
+      for (long c; (c = par_deal(&j->items)) >= 0;) {
         long lo, hi;
-        par_split(kpanels, (int)c, (int)chunks, &lo, &hi);
+        par_split(kpanels, (int)c, (int)j->chunks, &lo, &hi);
         block_products(j, &gr, t0, nt, lo, hi, v, u, m, 0);
       }
       /* V is rewritten for the next block only once everyone is done. */
       par_sync(team);
+      if (tid == 0)
+        par_dealer_reset(&j->items, j->chunks);
     }
   }
 }
 
+/* Sets up j's dealers for a team of nth. */
+static void deal_plan(wino_job *j, int nth) {
+  const wino_plan *p = j->p;
+  const long kpanels = (p->kout + KR - 1) / KR, per = p->rows / KR;
+  if (p->split_tiles) {
+    par_dealer_reset(&j->items, (p->tiles + p->tile_block - 1) / p->tile_block * p->group);
+    return;
+  }
+  /* At least two chunks a member where there are panels enough: narrow
+   * layers (16 output channels are 3 panels) still need sharing out. */
+  j->chunks = (kpanels + per - 1) / per;
+  if (j->chunks < 2L * nth)
+    j->chunks = kpanels < 2L * nth ? kpanels : 2L * nth;
+  /* Input channels in a few chunks a member. */
+  j->in_chunks = p->cin < WINO_INPUT_CHUNKS * nth ? p->cin : WINO_INPUT_CHUNKS * nth;
+  par_dealer_reset(&j->items, j->chunks);
+  par_dealer_reset(&j->inputs, j->in_chunks);
+}
+
 static void wino_run(const wino_plan *p, const float *in, const float *w, const float *bias,
                      float *out, float *ws) {
-  wino_job j = {p, pick_kernels(), in, w, bias, out, ws, 0};
+  wino_job j = {p, pick_kernels(), in, w, bias, out, ws};
   int nth = p->threads;
   int panels = (p->kout + KR - 1) / KR;
   if (!p->split_tiles && nth > panels)
@@ -837,6 +837,7 @@ static void wino_run(const wino_plan *p, const float *in, const float *w, const 
   double work = (double)NXI * panels * KR * p->cin * (double)p->tiles * p->group;
   if (work < WINO_PARALLEL_MIN)
     nth = 1;
+  deal_plan(&j, nth);
   par_run(nth, wino_body, &j);
 }
 

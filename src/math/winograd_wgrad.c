@@ -463,15 +463,6 @@ typedef struct wg_job {
   par_dealer slices, filters; /* tiles_body's */
 } wg_job;
 
-/* Chunks of pass_filters' work in the pass starting at output channel k0
- * (none past the last pass). */
-static long filter_chunks(const wg_plan *p, int k0) {
-  if (k0 >= p->kout)
-    k0 = 0;
-  long rows = p->kout - k0 < p->kch ? p->kout - k0 : p->kch;
-  return (rows * (p->cpad / LANES) + WG_FILTER_CHUNK - 1) / WG_FILTER_CHUNK;
-}
-
 /* One member's pass over one block of a slice's tiles. */
 typedef struct wg_step {
   const float *in, *dy;
@@ -611,6 +602,11 @@ static void tiles_body(par_team *team, int tid, int nth, void *ctx) {
     float *w_diff = j->w_diff + (size_t)grp * p->kout * p->cin * 9;
     for (st.k0 = 0; st.k0 < p->kout; st.k0 += p->kch) {
       st.rows = p->kout - st.k0 < p->kch ? p->kout - st.k0 : p->kch;
+      const long filters = (long)st.rows * panels;
+      /* Nobody deals filters between the last pass's second par_sync and
+       * this pass's first. */
+      if (tid == 0)
+        par_dealer_reset(&j->filters, (filters + WG_FILTER_CHUNK - 1) / WG_FILTER_CHUNK);
       for (long s; (s = par_deal(&j->slices)) >= 0;) {
         long t_lo, t_hi;
         const int block = slice_tiles(p, (int)s, &t_lo, &t_hi);
@@ -630,7 +626,6 @@ static void tiles_body(par_team *team, int tid, int nth, void *ctx) {
       /* Nobody deals slices again before the next par_sync. */
       if (tid == 0)
         par_dealer_reset(&j->slices, p->slices);
-      const long filters = (long)st.rows * panels;
       for (long c; (c = par_deal(&j->filters)) >= 0;) {
         long lo = c * WG_FILTER_CHUNK, hi = lo + WG_FILTER_CHUNK < filters ? lo + WG_FILTER_CHUNK
                                                                             : filters;
@@ -638,8 +633,6 @@ static void tiles_body(par_team *team, int tid, int nth, void *ctx) {
       }
       /* The dUs are rewritten by the next pass only once all are read. */
       par_sync(team);
-      if (tid == 0)
-        par_dealer_reset(&j->filters, filter_chunks(p, st.k0 + p->kch));
     }
   }
 }
@@ -715,7 +708,6 @@ void wino_backward_weights(const conv_geom *g, const float *in, const float *out
   par_dealer_reset(&j.inputs, j.input_chunks);
   par_dealer_reset(&j.rows, (p.kout + p.kch - 1) / p.kch);
   par_dealer_reset(&j.slices, p.slices);
-  par_dealer_reset(&j.filters, filter_chunks(&p, 0));
   par_run(nth, split_rows(&p, nth) ? rows_body : tiles_body, &j);
 }
 
