@@ -110,17 +110,11 @@ static int wg_threads(const wg_plan *p) {
 #define WG_MEMBER_SLICES 2
 #define WG_MIN_SLICE_TILES 128
 
-/* Tiles per member below which they split the channels.  At 56x56 (196
- * tiles) both ways took the same time on two threads, and output channels
- * can be dealt in more, smaller parts than tiles. */
-#define WG_MIN_MEMBER_TILES 128
-
-/* Whether the gradient runs as rows_body: all tiles one block, few
- * enough per member that the team splits the output channels.  A lone
- * member takes this way too, for its products' dU that stays in L1. */
+/* Whether the gradient runs as rows_body: all tiles are one block (at
+ * most WG_MAX_TILE_BLOCK), and the team splits the output channels.  A
+ * lone member takes this way too, for its products' dU that stays in L1. */
 static int split_rows(const wg_plan *p, int nth) {
-  return nth >= 1 && p->tiles <= p->tile_block && p->tiles < (long)WG_MIN_MEMBER_TILES * nth &&
-         p->kout >= KR * nth;
+  return nth >= 1 && p->tiles <= p->tile_block && p->kout >= KR * nth;
 }
 
 /* Members of the team: all threads when they split the channels, else no
@@ -157,6 +151,22 @@ static void plan_blocks(wg_plan *p, size_t share) {
   p->kch = (int)round_up((k_all / KR + passes - 1) / passes * KR, KR);
 }
 
+/* All the tiles in one block when they are few and V fits its budget:
+ * rows_body then transforms V once, and Mdy's budget bounds the channels
+ * of a pass rather than the tiles of a block.  VGG's 56x56 layers (196
+ * tiles) took 0.65-0.75x tiles_body's time so, on one thread and two. */
+static void one_block(wg_plan *p) {
+  size_t t_all = round_up((size_t)p->tiles, LANES);
+  if ((size_t)p->tile_block >= t_all || t_all > WG_MAX_TILE_BLOCK ||
+      t_all * NXI * p->cpad > WG_V_FLOATS)
+    return;
+  size_t kch_m = clamp_multiple(WG_M_FLOATS, (size_t)NXI * t_all, KR, KR,
+                                round_up((size_t)p->kout, KR));
+  p->tile_block = (int)t_all;
+  if (kch_m < (size_t)p->kch)
+    p->kch = (int)kch_m;
+}
+
 static void plan_of(const conv_geom *g, wg_plan *p) {
   const im2col_shape *s = &g->in;
   p->group = g->group;
@@ -173,6 +183,7 @@ static void plan_of(const conv_geom *g, wg_plan *p) {
   p->tiles = (long)((p->out_h + 3) / 4) * p->tiles_w;
   p->threads = g->threads > 1 ? g->threads : 1;
   plan_blocks(p, 1);
+  one_block(p);
   const int n = wg_members(p);
   if (split_rows(p, n) && n > 1) {
     /* Passes small enough that each member is dealt a few. */

@@ -326,6 +326,8 @@ static const conv_case wgrad_cases[] = {
     {16, 130, 130, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},
     {96, 66, 70, 48, 3, 3, 1, 1, 1, 1, 1, 1, 2},
     {512, 20, 20, 96, 3, 3, 1, 1, 1, 1, 1, 1, 2},
+    /* 196 tiles, one block only once the pass is narrowed to fit Mdy. */
+    {16, 56, 56, 120, 3, 3, 1, 1, 1, 1, 1, 1, 1},
 };
 
 static void run_wgrad_case(const conv_case *q, int case_no) {
