@@ -281,13 +281,13 @@ typedef struct sgd_pass {
   int clear; /* leave 0 in diff rather than the step */
 } sgd_pass;
 
-static void sgd_range(long lo, long hi, void *ctx) {
-  const sgd_pass *q = ctx;
+/* decays and clear are constants at each call, so the compiler makes four
+ * branch-free loops it can vectorize (the loop with the tests inside was
+ * left scalar, and ran at about half the memory's speed). */
+static inline __attribute__((always_inline)) void sgd_loop(const sgd_pass *q, long lo, long hi,
+                                                           int decays, int clear) {
   float *restrict data = q->data, *restrict diff = q->diff, *restrict h = q->history;
   const float decay = q->decay, rate = q->rate, momentum = q->momentum;
-  const int clear = q->clear;
-  /* Caffe skips the decay when it is zero (0 * inf would be NaN). */
-  const int decays = decay != 0.0f;
   for (long j = lo; j < hi; j++) {
     float g = decays ? diff[j] + decay * data[j] : diff[j];
     float v = rate * g + momentum * h[j];
@@ -295,6 +295,20 @@ static void sgd_range(long lo, long hi, void *ctx) {
     diff[j] = clear ? 0.0f : v;
     data[j] -= v;
   }
+}
+
+static void sgd_range(long lo, long hi, void *ctx) {
+  const sgd_pass *q = ctx;
+  /* Caffe skips the decay when it is zero (0 * inf would be NaN). */
+  const int decays = q->decay != 0.0f;
+  if (decays && q->clear)
+    sgd_loop(q, lo, hi, 1, 1);
+  else if (decays)
+    sgd_loop(q, lo, hi, 1, 0);
+  else if (q->clear)
+    sgd_loop(q, lo, hi, 0, 1);
+  else
+    sgd_loop(q, lo, hi, 0, 0);
 }
 
 static int sgd_in_one_pass(const update_rule *u) {
