@@ -392,6 +392,29 @@ START_TEST(balanced_loss_by_hand) {
 }
 END_TEST
 
+START_TEST(balanced_loss_infinite_logits) {
+  /* Backward keeps forward's sigmoid; infinite logits still get the
+   * sigmoid's limits (and a NaN logit a NaN gradient), as with tanh. */
+  const float inf = INFINITY;
+  const float x[] = {inf, -inf, inf, NAN};
+  const float t[] = {0, 1, 1, 0};
+  const float *v[] = {x, t};
+  const int axes[] = {2, 2}, shapes[] = {1, 4, 1, 4};
+  run r;
+  run_init(&r, "name: 'loss' type: 'ClassBalancedSigmoidCrossEntropyLoss'", CAFFE__PHASE__TRAIN,
+           2, axes, shapes, v, 1);
+  run_forward(&r);
+  int prop[] = {1, 0};
+  ck_assert_int_eq(run_backward(&r, 1.0f, prop), CREMA_OK);
+  /* beta = 2/4: every target weighs 1/2. */
+  ck_near(r.bottom[0]->diff[0], 0.5, 1e-6);
+  ck_near(r.bottom[0]->diff[1], -0.5, 1e-6);
+  ck_near(r.bottom[0]->diff[2], 0.0, 1e-6);
+  ck_assert(isnan(r.bottom[0]->diff[3]));
+  run_free(&r);
+}
+END_TEST
+
 START_TEST(balanced_loss_item_without_targets) {
   /* The second item has only ignored targets: no loss, zero gradient, but it
    * still counts in N. */
@@ -813,6 +836,7 @@ static Suite *layers_c_suite(void) {
   tcase_add_test(t, euclidean_loss_forward_backward);
   tcase_add_test(t, euclidean_loss_gradients);
   tcase_add_test(t, balanced_loss_by_hand);
+  tcase_add_test(t, balanced_loss_infinite_logits);
   tcase_add_test(t, balanced_loss_item_without_targets);
   tcase_add_test(t, balanced_loss_gradients);
   tcase_add_test(t, balanced_loss_large_items);
