@@ -111,16 +111,45 @@ typedef struct dw_job {
     }                                                                                          \
   } while (0)
 
+/* The sum of w[k] * x[k] over a window's taps [kx0, kx1) of rows
+ * [ky0, ky1), contiguous along a row (dilation 1), in 8 running sums: a
+ * single sum made every multiply-add wait for the one before, and the
+ * upsampling layers' backward (kernels of 8 to 32 taps a row) ran at a
+ * third of the speed.  Caffe's SGEMM sums in its own blocked order too. */
+static float window_dot(const float *w, int kernel_w, const float *x, ptrdiff_t row_step,
+                        int ky0, int ky1, int kx0, int kx1) {
+  float a[8] = {0};
+  const int n = kx1 - kx0;
+  for (int ky = ky0; ky < ky1; ky++) {
+    const float *wr = w + (size_t)ky * kernel_w + kx0, *xr = x + ky * row_step + kx0;
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+      for (int l = 0; l < 8; l++)
+        a[l] += wr[k + l] * xr[k + l];
+    for (; k + 4 <= n; k += 4)
+      for (int l = 0; l < 4; l++)
+        a[l] += wr[k + l] * xr[k + l];
+    for (; k < n; k++)
+      a[0] += wr[k] * xr[k];
+  }
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
 /* out plane = conv(x plane, filter) (+ bias), through a fused ReLU. */
 static void forward_channel(const conv_geom *g, const float *x, const float *w, float bias,
                             float *y) {
   const int relu = g->relu;
   const im2col_shape *s = &g->in;
+  const int dense = s->dilation_w == 1;
   FOR_EACH_WINDOW(s, {
     float acc = 0.0f;
-    for (int ky = ky0; ky < ky1; ky++)
-      for (int kx = kx0; kx < kx1; kx++)
-        acc += w[ky * s->kernel_w + kx] * x[at + ky * row_step + kx * s->dilation_w];
+    if (dense) {
+      acc = window_dot(w, s->kernel_w, x + at, row_step, ky0, ky1, kx0, kx1);
+    } else {
+      for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = kx0; kx < kx1; kx++)
+          acc += w[ky * s->kernel_w + kx] * x[at + ky * row_step + kx * s->dilation_w];
+    }
     y[o] = relu ? relu_caffe(acc + bias, 0.0f) : acc + bias;
   });
 }
