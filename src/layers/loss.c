@@ -90,15 +90,30 @@ static crema_status loss_no_label_backward(layer *l, const int *propagate_down,
   return CREMA_OK;
 }
 
-/* Numerically stable -[t log s(x) + (1 - t) log(1 - s(x))], as Caffe writes it. */
-static double sigmoid_ce_term(float x, float t) {
+/* Numerically stable -[t log s(x) + (1 - t) log(1 - s(x))], as Caffe writes
+ * it; *e is the exp(-|x|) it takes (NaN for infinite or NaN x). */
+static double sigmoid_ce_term_exp(float x, float t, double *e) {
   double pos = x >= 0 ? 1.0 : 0.0;
-  return -((double)x * ((double)t - pos) - log1p(exp((double)x - 2.0 * x * pos)));
+  *e = exp((double)x - 2.0 * x * pos);
+  return -((double)x * ((double)t - pos) - log1p(*e));
+}
+
+static double sigmoid_ce_term(float x, float t) {
+  double e;
+  return sigmoid_ce_term_exp(x, t, &e);
 }
 
 /* Caffe's sigmoid: 0.5 tanh(x / 2) + 0.5. */
 static float sigmoid(float x) {
   return (float)(0.5 * tanh(0.5 * (double)x) + 0.5);
+}
+
+/* The same from sigmoid_ce_term_exp's e, within 3e-8 of it for every
+ * finite float; infinite and NaN x (e NaN) take the tanh form's limits. */
+static float sigmoid_from_exp(float x, double e) {
+  if (e != e)
+    return sigmoid(x);
+  return (float)(x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
 }
 
 /* The normalisation and ignore_label settings of loss_param. */
@@ -503,13 +518,9 @@ static void balanced_loss_chunks(long lo, long hi, void *ctx) {
       float w = balanced_weight(q->t[j], q->beta);
       if (w == 0.0f)
         continue;
-      const float x = q->x[j];
-      /* sigmoid_ce_term's exp(-|x|), written as Caffe does. */
-      const double pos = x >= 0 ? 1.0 : 0.0;
-      const double e = exp((double)x - 2.0 * x * pos);
-      sum += w * -((double)x * ((double)q->t[j] - pos) - log1p(e));
-      /* Infinite or NaN x make e NaN: the tanh form gives their limits. */
-      q->sig[j] = e == e ? (float)(x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) : sigmoid(x);
+      double e;
+      sum += w * sigmoid_ce_term_exp(q->x[j], q->t[j], &e);
+      q->sig[j] = sigmoid_from_exp(q->x[j], e);
     }
     q->partial[c] = sum;
   }
