@@ -108,8 +108,9 @@ static float sigmoid(float x) {
   return (float)(0.5 * tanh(0.5 * (double)x) + 0.5);
 }
 
-/* The same from sigmoid_ce_term_exp's e, within 3e-8 of it for every
- * finite float; infinite and NaN x (e NaN) take the tanh form's limits. */
+/* The same from sigmoid_ce_term_exp's e, at most 1 ulp (6e-8) from it for
+ * every finite float; infinite and NaN x (e NaN) take the tanh form's
+ * limits. */
 static float sigmoid_from_exp(float x, double e) {
   if (e != e)
     return sigmoid(x);
@@ -451,7 +452,8 @@ static crema_status balanced_setup(layer *l, const blob_list *bottom, const blob
 static crema_status balanced_reshape(layer *l, const blob_list *bottom, const blob_list *top,
                                      crema_error *err) {
   balanced_state *s = l->priv;
-  CREMA_TRY(loss_reshape_items(l, bottom, top, &s->outer, &s->inner, err));
+  size_t outer, inner;
+  CREMA_TRY(loss_reshape_items(l, bottom, top, &outer, &inner, err));
   const size_t n = bottom->v[0]->count;
   if (n > s->sig_cap) {
     float *sig = crema_calloc(n, sizeof(float), err);
@@ -461,6 +463,9 @@ static crema_status balanced_reshape(layer *l, const blob_list *bottom, const bl
     s->sig = sig;
     s->sig_cap = n;
   }
+  /* Only once the buffer holds them: a failed reshape keeps the old shape. */
+  s->outer = outer;
+  s->inner = inner;
   return CREMA_OK;
 }
 

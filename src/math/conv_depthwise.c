@@ -116,12 +116,13 @@ typedef struct dw_job {
  * single sum made every multiply-add wait for the one before, and the
  * upsampling layers' backward (kernels of 8 to 32 taps a row) ran at a
  * third of the speed.  Caffe's SGEMM sums in its own blocked order too. */
-static float window_dot(const float *w, int kernel_w, const float *x, ptrdiff_t row_step,
-                        int ky0, int ky1, int kx0, int kx1) {
+static float window_dot(const float *w, int kernel_w, const float *x, ptrdiff_t at,
+                        ptrdiff_t row_step, int ky0, int ky1, int kx0, int kx1) {
   float a[8] = {0};
   const int n = kx1 - kx0;
   for (int ky = ky0; ky < ky1; ky++) {
-    const float *wr = w + (size_t)ky * kernel_w + kx0, *xr = x + ky * row_step + kx0;
+    /* The offset first: x + at alone may point before the image. */
+    const float *wr = w + (size_t)ky * kernel_w + kx0, *xr = x + (at + ky * row_step + kx0);
     int k = 0;
     for (; k + 8 <= n; k += 8)
       for (int l = 0; l < 8; l++)
@@ -144,7 +145,7 @@ static void forward_channel(const conv_geom *g, const float *x, const float *w, 
   FOR_EACH_WINDOW(s, {
     float acc = 0.0f;
     if (dense) {
-      acc = window_dot(w, s->kernel_w, x + at, row_step, ky0, ky1, kx0, kx1);
+      acc = window_dot(w, s->kernel_w, x, at, row_step, ky0, ky1, kx0, kx1);
     } else {
       for (int ky = ky0; ky < ky1; ky++)
         for (int kx = kx0; kx < kx1; kx++)
