@@ -319,6 +319,12 @@ long par_deal(par_dealer *d) {
   return i < d->n ? i : -1;
 }
 
+void par_sync_redeal(par_team *team, int tid, par_dealer *d, long n) {
+  par_sync(team);
+  if (tid == 0)
+    par_dealer_reset(d, n);
+}
+
 /* Chunks a member is dealt on average in par_for: enough that a member
  * slowed down for a while holds back at most a small part of the loop. */
 #define PAR_FOR_CHUNKS 8

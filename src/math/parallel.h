@@ -67,6 +67,11 @@ void par_dealer_reset(par_dealer *d, long n);
 /* The next item, or -1 once all are dealt. */
 long par_deal(par_dealer *d);
 
+/* par_sync, then member 0 sets d up to deal [0, n) again: for a dealer
+ * used between two barriers of a loop, which nobody deals from again
+ * before the next par_sync. */
+void par_sync_redeal(par_team *team, int tid, par_dealer *d, long n);
+
 /* A share [lo, hi) of an element-wise loop. */
 typedef void (*par_range)(long lo, long hi, void *ctx);
 

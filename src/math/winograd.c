@@ -781,8 +781,7 @@ static void wino_body(par_team *team, int tid, int nth, void *ctx) {
     return;
   }
   /* Chunks of input and then of output channels, taken by whichever
-   * member is free (see split_tiles_body); each dealer is set up again
-   * by member 0 while nobody can be dealing from it. */
+   * member is free (see split_tiles_body). */
   const long kpanels = (p->kout + KR - 1) / KR;
   for (int grp = 0; grp < p->group; grp++) {
     wino_group gr = group_of(j, grp);
@@ -790,18 +789,14 @@ static void wino_body(par_team *team, int tid, int nth, void *ctx) {
       int nt = block_tiles(p, t0);
       for (long c; (c = par_deal(&j->inputs)) >= 0;)
         block_inputs(j, gr.in, t0, nt, v, (int)c, (int)j->in_chunks);
-      par_sync(team);
-      if (tid == 0)
-        par_dealer_reset(&j->inputs, j->in_chunks);
+      par_sync_redeal(team, tid, &j->inputs, j->in_chunks);
       for (long c; (c = par_deal(&j->items)) >= 0;) {
         long lo, hi;
         par_split(kpanels, (int)c, (int)j->chunks, &lo, &hi);
         block_products(j, &gr, t0, nt, lo, hi, v, u, m, 0);
       }
       /* V is rewritten for the next block only once everyone is done. */
-      par_sync(team);
-      if (tid == 0)
-        par_dealer_reset(&j->items, j->chunks);
+      par_sync_redeal(team, tid, &j->items, j->chunks);
     }
   }
 }

@@ -13,11 +13,11 @@
  * for wide layers; dU accumulates over a pass's blocks and is mapped back
  * to the 3x3 filters once per pass.  Members of a team are dealt slices
  * of the tiles, each slice with a dU of its own (summed in order when
- * mapped back), or on small images passes of output channels (see
- * tiles_body and rows_body).  The transforms write
- * the operands in
- * the layout the product kernel streams: V as panels of 16 input channels
- * per tile, Mdy as rows of tiles per output channel.
+ * mapped back); when all tiles fit one block, passes of output channels,
+ * each product block's dU mapped back at once (see tiles_body and
+ * rows_body).  The transforms write the operands in the layout the
+ * product kernel streams: V as panels of 16 input channels per tile, Mdy
+ * as rows of tiles per output channel.
  *
  * The kernels are written with GCC vector types and compiled for AVX2+FMA
  * and for the baseline ISA; the choice is made at run time. */
@@ -114,7 +114,7 @@ static int wg_threads(const wg_plan *p) {
  * most WG_MAX_TILE_BLOCK), and the team splits the output channels.  A
  * lone member takes this way too, for its products' dU that stays in L1. */
 static int split_rows(const wg_plan *p, int nth) {
-  return nth >= 1 && p->tiles <= p->tile_block && p->kout >= KR * nth;
+  return p->tiles <= p->tile_block && p->kout >= KR * nth;
 }
 
 /* Members of the team: all threads when they split the channels, else no
@@ -668,10 +668,7 @@ static void tiles_body(par_team *team, int tid, int nth, void *ctx) {
           block_products(j, &st, m, v, du, st.t0 > t_lo);
         }
       }
-      par_sync(team);
-      /* Nobody deals slices again before the next par_sync. */
-      if (tid == 0)
-        par_dealer_reset(&j->slices, p->slices);
+      par_sync_redeal(team, tid, &j->slices, p->slices);
       for (long c; (c = par_deal(&j->filters)) >= 0;) {
         long lo = c * WG_FILTER_CHUNK, hi = lo + WG_FILTER_CHUNK < filters ? lo + WG_FILTER_CHUNK
                                                                             : filters;
@@ -686,12 +683,11 @@ static void tiles_body(par_team *team, int tid, int nth, void *ctx) {
 /* Chunks of V a rows_body member is dealt on average. */
 #define WG_INPUT_CHUNKS 8
 
-/* With few tiles (a 28x28 image has 49) a member's share of them makes
- * products too short to pay for writing its whole dU: members split the
- * output channels instead.  All tiles are one block, so V is transformed
- * once per group, by the team together; members are then dealt passes of
- * kch output channels, each through its own Mdy, the filters transformed
- * product block by product block (pass_products_filters).  A pass's result
+/* All tiles in one block (at most 256, VGG's 56x56 layers and smaller):
+ * V is transformed once per group, by the team together; members are
+ * then dealt passes of kch output channels, each through its own Mdy,
+ * the filters transformed product block by product block
+ * (pass_products_filters), so no pass-sized dU is written.  A pass's result
  * does not depend on who works it.  Against tiles_body's dU per pass, this
  * took 0.85-0.95x the time of VGG's 28x28 and 14x14 layers on one thread
  * and on two. */
@@ -713,10 +709,7 @@ static void rows_body(par_team *team, int tid, int nth, void *ctx) {
       par_split(block_input_items(p, &st), (int)c, (int)input_chunks, &lo, &hi);
       block_inputs(j, &st, v, lo, hi);
     }
-    par_sync(team);
-    /* Nobody deals V again before the next par_sync. */
-    if (tid == 0)
-      par_dealer_reset(&j->inputs, input_chunks);
+    par_sync_redeal(team, tid, &j->inputs, input_chunks);
     for (long c; (c = par_deal(&j->rows)) >= 0;) {
       st.k0 = (int)c * p->kch;
       st.rows = p->kout - st.k0 < p->kch ? p->kout - st.k0 : p->kch;
@@ -724,9 +717,7 @@ static void rows_body(par_team *team, int tid, int nth, void *ctx) {
       pass_products_filters(j, &st, m, v, du, w_diff);
     }
     /* The next group's V overwrites this one's. */
-    par_sync(team);
-    if (tid == 0)
-      par_dealer_reset(&j->rows, (p->kout + p->kch - 1) / p->kch);
+    par_sync_redeal(team, tid, &j->rows, (p->kout + p->kch - 1) / p->kch);
   }
 }
 
