@@ -77,6 +77,138 @@ crema_status crema_net_backward(crema_net *net, crema_error *err);
 /* Writes the net's parameters as a binary .caffemodel (atomically). */
 crema_status crema_net_save(const crema_net *net, const char *path, crema_error *err);
 
+/* ---- Hosts that drive a net layer by layer (the Python module) -----------
+ *
+ * pycaffe's Net, Blob, Layer and Solver over libcrema.  A net opened
+ * "observable" behaves as a Caffe net towards its host: every blob keeps
+ * its own storage and has a diff (also in the TEST phase), layers run one
+ * by one (no layer does the work of the next), and a range of layers can
+ * run forward or backward. */
+
+typedef struct crema_net_config {
+  crema_phase phase;
+  int level;                 /* NetState level (default 0) */
+  const char *const *stages; /* NetState stages; when nstages > 0 they
+                                replace those of the prototxt's state */
+  int nstages;
+  int has_seed;              /* seed the fillers and random layers with seed */
+  unsigned seed;
+  int observable;            /* see above (default 0: inference nets share
+                                activation storage and keep no diffs) */
+} crema_net_config;
+
+/* phase, level 0, no stages, the default seed, not observable. */
+void crema_net_config_init(crema_net_config *cfg, crema_phase phase);
+/* crema_net_open with the settings of cfg. */
+crema_status crema_net_open_config(const char *model_path, const char *weights_path,
+                                   const crema_net_config *cfg, crema_net **out,
+                                   crema_error *err);
+
+/* A blob of a net: an activation or a layer's parameter.  It lives as long
+ * as its net; its data and diff pointers change when it grows. */
+typedef struct crema_blob crema_blob;
+
+/* Blobs in Caffe's order (Net::blobs(): inputs first, then each layer's new
+ * tops, including the Split blobs Caffe inserts).  NULL when out of range. */
+int crema_net_num_blobs(const crema_net *net);
+crema_blob *crema_net_blob(crema_net *net, int i);
+const char *crema_net_blob_name(const crema_net *net, int i);
+/* The loss weight of blob i (0 for blobs that are not losses). */
+float crema_net_blob_loss_weight(const crema_net *net, int i);
+/* Index of the named blob or layer, -1 when there is none. */
+int crema_net_blob_index(const crema_net *net, const char *name);
+int crema_net_layer_index(const crema_net *net, const char *name);
+
+/* Layers in order; type is Caffe's type string ("Convolution"). */
+int crema_net_num_layers(const crema_net *net);
+const char *crema_net_layer_name(const crema_net *net, int layer);
+const char *crema_net_layer_type(const crema_net *net, int layer);
+/* Bottom and top blob indices of a layer (-1 when out of range). */
+int crema_net_layer_num_bottoms(const crema_net *net, int layer);
+int crema_net_layer_bottom(const crema_net *net, int layer, int j);
+int crema_net_layer_num_tops(const crema_net *net, int layer);
+int crema_net_layer_top(const crema_net *net, int layer, int j);
+/* Parameter blobs of a layer (weights, bias, ...); parameters shared by
+ * name appear under every layer that uses them. */
+int crema_net_layer_num_params(const crema_net *net, int layer);
+crema_blob *crema_net_layer_param(crema_net *net, int layer, int k);
+
+/* The blob's axes (at most max_axes of them are written to dims); returns
+ * the number of axes. */
+int crema_blob_shape(const crema_blob *blob, int *dims, int max_axes);
+size_t crema_blob_count(const crema_blob *blob);
+/* count floats, or NULL while the blob has no storage. */
+float *crema_blob_data(crema_blob *blob);
+/* The gradient (count floats), allocated (zeroed) on first use. */
+crema_status crema_blob_diff(crema_blob *blob, float **diff, crema_error *err);
+/* Caffe's Blob::Reshape: new storage only when the count grows beyond what
+ * the blob holds (old values are then lost).  The net follows at its next
+ * forward (crema_net_forward_range) or crema_net_reshape. */
+crema_status crema_blob_reshape(crema_blob *blob, int num_axes, const int *dims,
+                                crema_error *err);
+
+/* Caffe's Net::Reshape: every layer's tops from its bottoms. */
+crema_status crema_net_reshape(crema_net *net, crema_error *err);
+/* Caffe's ForwardFromTo: layers start..end (inclusive), each reshaped
+ * first; *loss (may be NULL) receives their weighted losses.  Needs an
+ * observable net unless the range is the whole net. */
+crema_status crema_net_forward_range(crema_net *net, int start, int end, float *loss,
+                                     crema_error *err);
+/* Caffe's BackwardFromTo: loss blobs' diffs are set to their loss weights,
+ * then layers start down to end (start >= end) run backward.  Unlike
+ * crema_net_backward, parameter diffs accumulate until
+ * crema_net_clear_param_diffs, as in Caffe. */
+crema_status crema_net_backward_range(crema_net *net, int start, int end, crema_error *err);
+void crema_net_clear_param_diffs(crema_net *net);
+/* Copies the parameters of a .caffemodel into the net (Caffe's
+ * CopyTrainedLayersFrom: layers matched by name). */
+crema_status crema_net_copy_from(crema_net *net, const char *weights_path, crema_error *err);
+
+/* Training (Caffe's Solver).  Nets named in the solver file are read
+ * relative to the working directory, as Caffe does. */
+typedef struct crema_solver crema_solver;
+
+typedef struct crema_solver_config {
+  const char *type;  /* "SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta",
+                        "Adam"; NULL: the solver file's type */
+  int has_seed;      /* random_seed when the file sets none */
+  unsigned seed;
+  int observable;    /* build the nets observable */
+} crema_solver_config;
+
+void crema_solver_config_init(crema_solver_config *cfg);
+crema_status crema_solver_open(const char *solver_path, const crema_solver_config *cfg,
+                               crema_solver **out, crema_error *err);
+void crema_solver_close(crema_solver *solver);
+/* The solver's type name ("SGD", ...). */
+const char *crema_solver_type(const crema_solver *solver);
+/* The train net and the test nets, owned by the solver. */
+crema_net *crema_solver_net(crema_solver *solver);
+int crema_solver_num_test_nets(const crema_solver *solver);
+crema_net *crema_solver_test_net(crema_solver *solver, int i);
+/* Updates done so far. */
+int crema_solver_iter(const crema_solver *solver);
+/* Caffe's Step(iters): test, forward/backward, update, snapshot as the
+ * solver file says.  The parameter diffs hold the last update's steps
+ * afterwards, as Caffe leaves them. */
+crema_status crema_solver_step(crema_solver *solver, int iters, crema_error *err);
+/* Caffe's Solve: optionally restores resume_path (.solverstate; may be
+ * NULL), then trains up to max_iter. */
+crema_status crema_solver_solve(crema_solver *solver, const char *resume_path,
+                                crema_error *err);
+crema_status crema_solver_restore(crema_solver *solver, const char *state_path,
+                                  crema_error *err);
+/* Writes PREFIX_iter_N.caffemodel and .solverstate. */
+crema_status crema_solver_snapshot(crema_solver *solver, crema_error *err);
+
+/* Reads a PNG or JPEG as 8-bit pixels, rows top to bottom, channels
+ * interleaved in R,G,B(,A) order: channels 0 keeps the file's (1, 3 or 4),
+ * 1 or 3 converts.  *pixels is malloc'd (free with crema_free). */
+crema_status crema_image_read(const char *path, int channels, int *height, int *width,
+                              int *out_channels, unsigned char **pixels, crema_error *err);
+/* Frees memory the library returned. */
+void crema_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

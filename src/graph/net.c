@@ -857,9 +857,9 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
   crema_status st = prepare_param(n, param, opts, err);
   /* Inference keeps no diffs and lets dead activations share storage. */
   int infer = opts->phase == CAFFE__PHASE__TEST && !opts->backward && !opts->keep_all &&
-              !n->force_backward;
+              !opts->observable && !n->force_backward;
   n->backward_enabled = !(opts->phase == CAFFE__PHASE__TEST && !opts->backward &&
-                          !n->force_backward);
+                          !opts->observable && !n->force_backward);
   n->ctx.no_param_diffs = !n->backward_enabled;
   n->ctx.weights_follow = opts->weights_follow;
   if (st == CREMA_OK)
@@ -874,7 +874,7 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
     st = setup_layers(n, err);
   if (st == CREMA_OK)
     st = prune_backward(n, err);
-  if (st == CREMA_OK)
+  if (st == CREMA_OK && !opts->observable)
     fuse_relus(n);
   if (st != CREMA_OK) {
     net_free(n);
@@ -1028,6 +1028,33 @@ crema_status net_forward(net *n, float *loss, crema_error *err) {
   return CREMA_OK;
 }
 
+static crema_status check_range(const net *n, int first, int last, const char *what,
+                                crema_error *err) {
+  if (first < 0 || last >= n->nlayers || first > last)
+    return crema_fail(err, CREMA_ERR_INVALID,
+                      "net '%s': %s range %d..%d is outside its %d layers", n->name, what, first,
+                      last, n->nlayers);
+  return CREMA_OK;
+}
+
+crema_status net_forward_range(net *n, int start, int end, float *loss, crema_error *err) {
+  CREMA_TRY(check_range(n, start, end, "forward", err));
+  if (n->plan)
+    return crema_fail(err, CREMA_ERR_INVALID,
+                      "net '%s' shares activation storage (built for inference): it cannot run "
+                      "a range of layers", n->name);
+  float total = 0;
+  for (int i = start; i <= end; i++) {
+    float li = 0;
+    CREMA_TRY(reshape_layer(n, i, err));
+    CREMA_TRY(net_forward_layer(n, i, &li, err));
+    total += li;
+  }
+  if (loss)
+    *loss = total;
+  return record_input_shapes(n, err);
+}
+
 void net_seed_loss_diffs(net *n) {
   for (int b = 0; b < n->nblobs; b++) {
     float w = n->blob_loss_weight[b];
@@ -1052,15 +1079,24 @@ crema_status net_backward_layer(net *n, int i, crema_error *err) {
   return CREMA_OK;
 }
 
-crema_status net_backward(net *n, crema_error *err) {
+static crema_status backward_layers(net *n, int start, int end, crema_error *err) {
   if (!n->backward_enabled)
     return crema_fail(err, CREMA_ERR_INVALID,
                       "net '%s' was built for inference (TEST phase without backward): it keeps "
                       "no gradients", n->name);
   net_seed_loss_diffs(n);
-  for (int i = n->nlayers - 1; i >= 0; i--)
+  for (int i = start; i >= end; i--)
     CREMA_TRY(net_backward_layer(n, i, err));
   return CREMA_OK;
+}
+
+crema_status net_backward(net *n, crema_error *err) {
+  return backward_layers(n, n->nlayers - 1, 0, err);
+}
+
+crema_status net_backward_range(net *n, int start, int end, crema_error *err) {
+  CREMA_TRY(check_range(n, end, start, "backward", err));
+  return backward_layers(n, start, end, err);
 }
 
 void net_clear_param_diffs(net *n) {

@@ -38,6 +38,10 @@ typedef struct net_options {
   /* A weights file will be loaded next: parameters with constant-zero
    * fillers are left for it to write (see net_settle_params). */
   int weights_follow;
+  /* A host reads and writes any blob between passes, and runs layer ranges
+   * (pycaffe's Net): every blob keeps its storage and has a diff, and no
+   * layer does the work of the next (no fused ReLU), as in Caffe. */
+  int observable;
 } net_options;
 
 /* Phase as given, level and stages from the param, NET_DEFAULT_SEED, no
@@ -112,6 +116,12 @@ crema_status net_forward(net *n, float *loss, crema_error *err);
 /* One layer's forward; *loss receives its weighted loss. */
 crema_status net_forward_layer(net *n, int i, float *loss, crema_error *err);
 
+/* Caffe's ForwardFromTo: layers start..end (inclusive), each reshaped
+ * from its bottoms first as Caffe's Layer::Forward does, so that a blob a
+ * host reshaped is followed.  *loss (may be NULL) receives the weighted
+ * losses of those layers.  Not for nets with a memory plan. */
+crema_status net_forward_range(net *n, int start, int end, float *loss, crema_error *err);
+
 /* Seeds the loss tops' diffs with their loss weights, then runs backward
  * from the last layer to the first.  Other output diffs are left as the
  * caller set them.  Parameter diffs accumulate (see net_clear_param_diffs). */
@@ -119,6 +129,10 @@ crema_status net_backward(net *n, crema_error *err);
 void net_seed_loss_diffs(net *n);
 /* One layer's backward (when it needs one). */
 crema_status net_backward_layer(net *n, int i, crema_error *err);
+
+/* Caffe's BackwardFromTo: seeds the loss diffs, then runs the backward of
+ * layers start down to end (start >= end).  Parameter diffs accumulate. */
+crema_status net_backward_range(net *n, int start, int end, crema_error *err);
 
 void net_clear_param_diffs(net *n);
 

@@ -5,3 +5,5 @@ libcrema_impl_la_SOURCES += \
 	src/solver/state.c src/solver/state.h \
 	src/solver/signals.c src/solver/signals.h \
 	src/solver/solver.c src/solver/solver.h
+# The public solver API (crema_solver_*).
+libcrema_impl_la_SOURCES += src/solver/api.c

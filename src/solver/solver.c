@@ -106,10 +106,11 @@ typedef struct merged_state {
 } merged_state;
 
 static crema_status merge_state(merged_state *m, Caffe__Phase phase, uint32_t seed,
-                                const Caffe__NetState *from_net,
+                                int observable, const Caffe__NetState *from_net,
                                 const Caffe__NetState *from_solver, crema_error *err) {
   net_options_init(&m->opts, phase);
   m->opts.seed = seed;
+  m->opts.observable = observable;
   m->opts.backward = phase == CAFFE__PHASE__TRAIN;
   m->stages = NULL;
   const Caffe__NetState *layers[2] = {from_net, from_solver};
@@ -139,21 +140,21 @@ static crema_status merge_state(merged_state *m, Caffe__Phase phase, uint32_t se
 }
 
 static crema_status build_net(const Caffe__NetParameter *np, Caffe__Phase phase, uint32_t seed,
-                              const Caffe__NetState *solver_state, net **out,
+                              int observable, const Caffe__NetState *solver_state, net **out,
                               crema_error *err) {
   merged_state m;
-  CREMA_TRY(merge_state(&m, phase, seed, np->state, solver_state, err));
+  CREMA_TRY(merge_state(&m, phase, seed, observable, np->state, solver_state, err));
   crema_status st = net_create(np, &m.opts, out, err);
   free(m.stages);
   return st;
 }
 
 static crema_status build_net_from_file(const char *path, Caffe__Phase phase, uint32_t seed,
-                                        const Caffe__NetState *solver_state, net **out,
-                                        crema_error *err) {
+                                        int observable, const Caffe__NetState *solver_state,
+                                        net **out, crema_error *err) {
   Caffe__NetParameter *np = NULL;
   CREMA_TRY(net_param_read_text(path, &np, err));
-  crema_status st = build_net(np, phase, seed, solver_state, out, err);
+  crema_status st = build_net(np, phase, seed, observable, solver_state, out, err);
   protobuf_c_message_free_unpacked(&np->base, NULL);
   return st;
 }
@@ -168,16 +169,18 @@ static crema_status init_train_net(solver *s, uint32_t seed, crema_error *err) {
                             : "no train net is specified: set one of these fields");
   if (p->train_net_param) {
     LOG_INFO("Creating training net specified in train_net_param.");
-    return build_net(p->train_net_param, CAFFE__PHASE__TRAIN, seed, p->train_state, &s->train,
-                     err);
+    return build_net(p->train_net_param, CAFFE__PHASE__TRAIN, seed, s->observable,
+                     p->train_state, &s->train, err);
   }
   if (p->net_param) {
     LOG_INFO("Creating training net specified in net_param.");
-    return build_net(p->net_param, CAFFE__PHASE__TRAIN, seed, p->train_state, &s->train, err);
+    return build_net(p->net_param, CAFFE__PHASE__TRAIN, seed, s->observable, p->train_state,
+                     &s->train, err);
   }
   const char *file = p->train_net ? p->train_net : p->net;
   LOG_INFO("Creating training net from %s file: %s", p->train_net ? "train_net" : "net", file);
-  return build_net_from_file(file, CAFFE__PHASE__TRAIN, seed, p->train_state, &s->train, err);
+  return build_net_from_file(file, CAFFE__PHASE__TRAIN, seed, s->observable, p->train_state,
+                             &s->train, err);
 }
 
 static crema_status check_test_counts(const Caffe__SolverParameter *p, int *ninstances,
@@ -212,17 +215,21 @@ static crema_status init_test_net(solver *s, int i, uint32_t seed, crema_error *
   crema_status st;
   if (i < nparams) {
     LOG_INFO("Creating test net (#%d) specified by test_net_param", i);
-    st = build_net(p->test_net_param[i], CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
+    st = build_net(p->test_net_param[i], CAFFE__PHASE__TEST, seed, s->observable, ts,
+                   &s->tests[i], err);
   } else if (i < nparams + nfiles) {
     const char *file = p->test_net[i - nparams];
     LOG_INFO("Creating test net (#%d) specified by test_net file: %s", i, file);
-    st = build_net_from_file(file, CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
+    st = build_net_from_file(file, CAFFE__PHASE__TEST, seed, s->observable, ts, &s->tests[i],
+                             err);
   } else if (p->net_param) {
     LOG_INFO("Creating test net (#%d) specified by net_param", i);
-    st = build_net(p->net_param, CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
+    st = build_net(p->net_param, CAFFE__PHASE__TEST, seed, s->observable, ts, &s->tests[i],
+                   err);
   } else {
     LOG_INFO("Creating test net (#%d) specified by net file: %s", i, p->net);
-    st = build_net_from_file(p->net, CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
+    st = build_net_from_file(p->net, CAFFE__PHASE__TEST, seed, s->observable, ts,
+                             &s->tests[i], err);
   }
   if (st != CREMA_OK)
     crema_error_prefix(err, "test net #%d: ", i);
@@ -346,6 +353,11 @@ static crema_status solver_init(solver *s, crema_error *err) {
 }
 
 crema_status solver_create(Caffe__SolverParameter *param, solver **out, crema_error *err) {
+  return solver_create_nets(param, 0, out, err);
+}
+
+crema_status solver_create_nets(Caffe__SolverParameter *param, int observable, solver **out,
+                                crema_error *err) {
   *out = NULL;
   solver *s = crema_calloc(1, sizeof *s, err);
   if (!s) {
@@ -353,6 +365,7 @@ crema_status solver_create(Caffe__SolverParameter *param, solver **out, crema_er
     return CREMA_ERR_NOMEM;
   }
   s->param = param;
+  s->observable = observable;
   crema_status st = solver_init(s, err);
   if (st != CREMA_OK) {
     solver_free(s);

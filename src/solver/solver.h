@@ -33,6 +33,7 @@ typedef struct solver {
    * step (update_apply): the next iteration need not clear them, and
    * whoever shows them must first put the steps back. */
   int diffs_cleared;
+  int observable;                 /* nets built with net_options.observable */
 
   float *losses;                  /* the last average_loss losses */
   int nlosses;
@@ -57,6 +58,11 @@ crema_status solver_param_load(const char *path, Caffe__SolverParameter **out, c
  * Loads the weights listed in param->weights (comma-separated lists
  * allowed) into the train and test nets. */
 crema_status solver_create(Caffe__SolverParameter *param, solver **out, crema_error *err);
+/* The same, with observable = 1 building every net with
+ * net_options.observable (a host such as the Python module reads the test
+ * nets' blobs and runs layer ranges). */
+crema_status solver_create_nets(Caffe__SolverParameter *param, int observable, solver **out,
+                                crema_error *err);
 void solver_free(solver *s);
 
 /* Restores iter, current_step, history and the weights of learned_net from
