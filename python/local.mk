@@ -56,7 +56,7 @@ TESTS += tests/python/run.sh
 EXTRA_DIST += tests/python/run.sh tests/python/classify_vgg.py \
 	tests/python/lenet_surgery.py tests/python/blobs_after_forward.py \
 	tests/python/transformer_chain.py tests/python/solver_loop.py \
-	tests/python/api_errors.py
+	tests/python/api_errors.py tests/python/compare_training.py
 AM_TESTS_ENVIRONMENT += \
 	CREMA_PYTHON='$(PYTHON)'; export CREMA_PYTHON; \
 	CREMA_PYTHONPATH='$(abs_top_builddir)/python'; export CREMA_PYTHONPATH; \
