@@ -44,7 +44,7 @@ clean-python-tree:
 	rm -rf python/crema/__pycache__ python/crema/proto/__pycache__
 
 # Python imports the .so; libtool's .la has no use there.
-install-exec-hook: remove-python-la
+install-data-hook: remove-python-la
 remove-python-la:
 	rm -f $(DESTDIR)$(cremapydir)/_crema.la
 endif

@@ -10,6 +10,10 @@ if [ "${CREMA_PY_BUILT:-no}" != yes ]; then
   echo "the Python module is not built (configure --enable-python): skipped"
   exit 77
 fi
+if ! "$CREMA_PYTHON" -c 'import google.protobuf' 2>/dev/null; then
+  echo "python3-protobuf is missing (the scripts read Caffe's files through caffe.proto): skipped"
+  exit 77
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../cli/testlib.sh
 . "$here/../cli/testlib.sh"
