@@ -215,118 +215,89 @@ static void Net_dealloc(NetObject *self) {
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *index_list(int n, int (*index)(const crema_net *, int, int),
-                            const crema_net *net, int layer) {
+/* A list of n items made by item(ctx, i); NULL (error set) when one fails. */
+static PyObject *make_list(int n, PyObject *(*item)(void *ctx, int i), void *ctx) {
   PyObject *list = PyList_New(n);
-  for (int j = 0; list && j < n; j++) {
-    PyObject *v = PyLong_FromLong(index(net, layer, j));
+  for (int i = 0; list && i < n; i++) {
+    PyObject *v = item(ctx, i);
     if (!v) {
       Py_CLEAR(list);
       break;
     }
-    PyList_SET_ITEM(list, j, v);
+    PyList_SET_ITEM(list, i, v);
   }
   return list;
+}
+
+static PyObject *blob_item(void *net, int i) {
+  return new_blob(net, crema_net_blob(((NetObject *)net)->net, i));
+}
+
+static PyObject *blob_name_item(void *net, int i) {
+  return PyUnicode_FromString(crema_net_blob_name(((NetObject *)net)->net, i));
+}
+
+static PyObject *loss_weight_item(void *net, int i) {
+  return PyFloat_FromDouble(crema_net_blob_loss_weight(((NetObject *)net)->net, i));
+}
+
+static PyObject *layer_item(void *net, int i) { return new_layer(net, i); }
+
+static PyObject *layer_name_item(void *net, int i) {
+  return PyUnicode_FromString(crema_net_layer_name(((NetObject *)net)->net, i));
+}
+
+/* Indices of the input and output blobs among the net's blobs. */
+static PyObject *input_item(void *net, int i) {
+  const crema_net *n = ((NetObject *)net)->net;
+  return PyLong_FromLong(crema_net_blob_index(n, crema_net_input_name(n, i)));
+}
+
+static PyObject *output_item(void *net, int i) {
+  const crema_net *n = ((NetObject *)net)->net;
+  return PyLong_FromLong(crema_net_blob_index(n, crema_net_output_name(n, i)));
 }
 
 static PyObject *Net_get_blobs(NetObject *self, void *closure) {
   if (check_net(self) < 0)
     return NULL;
-  int n = crema_net_num_blobs(self->net);
-  PyObject *list = PyList_New(n);
-  for (int i = 0; list && i < n; i++) {
-    PyObject *b = new_blob(self, crema_net_blob(self->net, i));
-    if (!b) {
-      Py_CLEAR(list);
-      break;
-    }
-    PyList_SET_ITEM(list, i, b);
-  }
-  return list;
-}
-
-static PyObject *name_list(const crema_net *net, int n,
-                           const char *(*name)(const crema_net *, int)) {
-  PyObject *list = PyList_New(n);
-  for (int i = 0; list && i < n; i++) {
-    PyObject *s = PyUnicode_FromString(name(net, i));
-    if (!s) {
-      Py_CLEAR(list);
-      break;
-    }
-    PyList_SET_ITEM(list, i, s);
-  }
-  return list;
+  return make_list(crema_net_num_blobs(self->net), blob_item, self);
 }
 
 static PyObject *Net_get_blob_names(NetObject *self, void *closure) {
   if (check_net(self) < 0)
     return NULL;
-  return name_list(self->net, crema_net_num_blobs(self->net), crema_net_blob_name);
+  return make_list(crema_net_num_blobs(self->net), blob_name_item, self);
 }
 
 static PyObject *Net_get_layer_names(NetObject *self, void *closure) {
   if (check_net(self) < 0)
     return NULL;
-  return name_list(self->net, crema_net_num_layers(self->net), crema_net_layer_name);
+  return make_list(crema_net_num_layers(self->net), layer_name_item, self);
 }
 
 static PyObject *Net_get_layers(NetObject *self, void *closure) {
   if (check_net(self) < 0)
     return NULL;
-  int n = crema_net_num_layers(self->net);
-  PyObject *list = PyList_New(n);
-  for (int i = 0; list && i < n; i++) {
-    PyObject *l = new_layer(self, i);
-    if (!l) {
-      Py_CLEAR(list);
-      break;
-    }
-    PyList_SET_ITEM(list, i, l);
-  }
-  return list;
-}
-
-/* Indices of the input or output blobs among the net's blobs. */
-static PyObject *io_indices(NetObject *self, int n, const char *(*name)(const crema_net *, int)) {
-  PyObject *list = PyList_New(n);
-  for (int i = 0; list && i < n; i++) {
-    PyObject *v = PyLong_FromLong(crema_net_blob_index(self->net, name(self->net, i)));
-    if (!v) {
-      Py_CLEAR(list);
-      break;
-    }
-    PyList_SET_ITEM(list, i, v);
-  }
-  return list;
+  return make_list(crema_net_num_layers(self->net), layer_item, self);
 }
 
 static PyObject *Net_get_inputs(NetObject *self, void *closure) {
   if (check_net(self) < 0)
     return NULL;
-  return io_indices(self, crema_net_num_inputs(self->net), crema_net_input_name);
+  return make_list(crema_net_num_inputs(self->net), input_item, self);
 }
 
 static PyObject *Net_get_outputs(NetObject *self, void *closure) {
   if (check_net(self) < 0)
     return NULL;
-  return io_indices(self, crema_net_num_outputs(self->net), crema_net_output_name);
+  return make_list(crema_net_num_outputs(self->net), output_item, self);
 }
 
 static PyObject *Net_get_loss_weights(NetObject *self, void *closure) {
   if (check_net(self) < 0)
     return NULL;
-  int n = crema_net_num_blobs(self->net);
-  PyObject *list = PyList_New(n);
-  for (int i = 0; list && i < n; i++) {
-    PyObject *v = PyFloat_FromDouble(crema_net_blob_loss_weight(self->net, i));
-    if (!v) {
-      Py_CLEAR(list);
-      break;
-    }
-    PyList_SET_ITEM(list, i, v);
-  }
-  return list;
+  return make_list(crema_net_num_blobs(self->net), loss_weight_item, self);
 }
 
 static int layer_arg(NetObject *self, PyObject *arg, int *out) {
@@ -343,19 +314,30 @@ static int layer_arg(NetObject *self, PyObject *arg, int *out) {
   return 0;
 }
 
+/* A layer's bottom or top blob indices. */
+typedef struct {
+  const crema_net *net;
+  int layer;
+  int (*index)(const crema_net *, int, int);
+} layer_blobs;
+
+static PyObject *layer_blob_item(void *ctx, int j) {
+  const layer_blobs *lb = ctx;
+  return PyLong_FromLong(lb->index(lb->net, lb->layer, j));
+}
+
 static PyObject *Net_top_ids(NetObject *self, PyObject *arg) {
-  int i;
-  if (layer_arg(self, arg, &i) < 0)
+  layer_blobs lb = {self->net, 0, crema_net_layer_top};
+  if (layer_arg(self, arg, &lb.layer) < 0)
     return NULL;
-  return index_list(crema_net_layer_num_tops(self->net, i), crema_net_layer_top, self->net, i);
+  return make_list(crema_net_layer_num_tops(self->net, lb.layer), layer_blob_item, &lb);
 }
 
 static PyObject *Net_bottom_ids(NetObject *self, PyObject *arg) {
-  int i;
-  if (layer_arg(self, arg, &i) < 0)
+  layer_blobs lb = {self->net, 0, crema_net_layer_bottom};
+  if (layer_arg(self, arg, &lb.layer) < 0)
     return NULL;
-  return index_list(crema_net_layer_num_bottoms(self->net, i), crema_net_layer_bottom,
-                    self->net, i);
+  return make_list(crema_net_layer_num_bottoms(self->net, lb.layer), layer_blob_item, &lb);
 }
 
 static PyObject *Net_forward_range(NetObject *self, PyObject *args) {
@@ -531,22 +513,18 @@ static PyObject *Blob_get_diff(BlobObject *self, void *closure) {
   return view(self, p);
 }
 
+static PyObject *dim_item(void *dims, int i) { return PyLong_FromLong(((int *)dims)[i]); }
+
 static PyObject *Blob_get_shape(BlobObject *self, void *closure) {
   if (check_blob(self) < 0)
     return NULL;
   int dims[MAX_AXES];
   int n = crema_blob_shape(self->blob, dims, MAX_AXES);
-  if (n > MAX_AXES)
-    n = MAX_AXES;
-  PyObject *t = PyTuple_New(n);
-  for (int i = 0; t && i < n; i++) {
-    PyObject *v = PyLong_FromLong(dims[i]);
-    if (!v) {
-      Py_CLEAR(t);
-      break;
-    }
-    PyTuple_SET_ITEM(t, i, v);
-  }
+  PyObject *list = make_list(n < MAX_AXES ? n : MAX_AXES, dim_item, dims);
+  if (!list)
+    return NULL;
+  PyObject *t = PyList_AsTuple(list);
+  Py_DECREF(list);
   return t;
 }
 
@@ -674,20 +652,15 @@ static int check_layer(const LayerObject *self) {
   return -1;
 }
 
+static PyObject *param_item(void *layer, int k) {
+  LayerObject *l = layer;
+  return new_blob(l->net, crema_net_layer_param(l->net->net, l->index, k));
+}
+
 static PyObject *Layer_get_blobs(LayerObject *self, void *closure) {
   if (check_layer(self) < 0)
     return NULL;
-  int n = crema_net_layer_num_params(self->net->net, self->index);
-  PyObject *list = PyList_New(n);
-  for (int k = 0; list && k < n; k++) {
-    PyObject *b = new_blob(self->net, crema_net_layer_param(self->net->net, self->index, k));
-    if (!b) {
-      Py_CLEAR(list);
-      break;
-    }
-    PyList_SET_ITEM(list, k, b);
-  }
-  return list;
+  return make_list(crema_net_layer_num_params(self->net->net, self->index), param_item, self);
 }
 
 static PyObject *Layer_get_type(LayerObject *self, void *closure) {

@@ -211,36 +211,22 @@ class Solver(_crema.Solver):
     """A solver of the type its file names (get_solver)."""
 
 
-class SGDSolver(Solver):
+def _solver_class(type_name):
+    """The class of a solver type: its constructor builds that solver
+    whatever type the file names, as pycaffe's SGDSolver(file) etc."""
     def __init__(self, solver_file):
-        super().__init__(solver_file, 'SGD')
+        Solver.__init__(self, solver_file, type_name)
+    return type(type_name + 'Solver', (Solver,),
+                {'__init__': __init__, '__module__': __name__,
+                 '__doc__': '%sSolver(solver_file)' % type_name})
 
 
-class NesterovSolver(Solver):
-    def __init__(self, solver_file):
-        super().__init__(solver_file, 'Nesterov')
-
-
-class AdaGradSolver(Solver):
-    def __init__(self, solver_file):
-        super().__init__(solver_file, 'AdaGrad')
-
-
-class RMSPropSolver(Solver):
-    def __init__(self, solver_file):
-        super().__init__(solver_file, 'RMSProp')
-
-
-class AdaDeltaSolver(Solver):
-    def __init__(self, solver_file):
-        super().__init__(solver_file, 'AdaDelta')
-
-
-class AdamSolver(Solver):
-    def __init__(self, solver_file):
-        super().__init__(solver_file, 'Adam')
-
-
+SGDSolver = _solver_class('SGD')
+NesterovSolver = _solver_class('Nesterov')
+AdaGradSolver = _solver_class('AdaGrad')
+RMSPropSolver = _solver_class('RMSProp')
+AdaDeltaSolver = _solver_class('AdaDelta')
+AdamSolver = _solver_class('Adam')
 _SOLVER_CLASSES = {cls.__name__[:-len('Solver')]: cls
                    for cls in (SGDSolver, NesterovSolver, AdaGradSolver,
                                RMSPropSolver, AdaDeltaSolver, AdamSolver)}
