@@ -699,6 +699,136 @@ START_TEST(test_api_train_backward) {
 }
 END_TEST
 
+/* The calls for hosts that drive a net layer by layer (pycaffe's Net). */
+START_TEST(test_api_layers_and_ranges) {
+  char *model = test_data_path("nets/lenet_real/net.prototxt");
+  char *weights = test_data_path("nets/lenet_real/lenet_iter_10000.caffemodel");
+  crema_net_config cfg;
+  crema_net_config_init(&cfg, CREMA_TEST);
+  cfg.observable = 1;
+  crema_net *cn = NULL;
+  crema_error err = {0};
+  ck_assert_msg(crema_net_open_config(model, weights, &cfg, &cn, &err) == CREMA_OK, "%s",
+                err.message);
+  ck_assert_int_eq(crema_net_num_layers(cn), 9);
+  ck_assert_str_eq(crema_net_layer_type(cn, 1), "Convolution");
+  ck_assert_int_eq(crema_net_layer_index(cn, "relu1"), 6);
+  ck_assert_int_eq(crema_net_layer_num_params(cn, 1), 2);
+  ck_assert_int_eq(crema_net_layer_num_params(cn, 6), 0);
+  ck_assert_ptr_null(crema_net_layer_param(cn, 6, 0));
+  int dims[4];
+  ck_assert_int_eq(crema_blob_shape(crema_net_layer_param(cn, 1, 0), dims, 4), 4);
+  ck_assert_int_eq(dims[0], 20);
+  int ip1 = crema_net_blob_index(cn, "ip1");
+  ck_assert_int_eq(crema_net_layer_top(cn, 6, 0), ip1);
+  ck_assert_int_eq(crema_net_layer_bottom(cn, 6, 0), ip1);
+  ck_assert_int_eq(crema_net_layer_bottom(cn, 6, 1), -1);
+  ck_assert_str_eq(crema_net_blob_name(cn, 0), "data");
+
+  blob *digits = NULL, *prob_ref = NULL;
+  load_ref("nets/lenet_real/blobs/data.binaryproto", &digits);
+  load_ref("nets/lenet_real/blobs/prob.binaryproto", &prob_ref);
+  crema_blob *data = crema_net_blob(cn, 0);
+  ck_assert_int_eq((int)crema_blob_count(data), (int)digits->count);
+  memcpy(crema_blob_data(data), digits->data, digits->count * sizeof(float));
+  /* Up to ip1: the in-place ReLU after it has not run (no fusion). */
+  ck_assert_msg(crema_net_forward_range(cn, 0, 5, NULL, &err) == CREMA_OK, "%s", err.message);
+  crema_blob *b = crema_net_blob(cn, ip1);
+  int negative = 0;
+  for (size_t k = 0; k < crema_blob_count(b); k++)
+    negative += crema_blob_data(b)[k] < 0;
+  ck_assert_int_gt(negative, 0);
+  ck_assert_int_eq(crema_net_forward_range(cn, 6, 8, NULL, &err), CREMA_OK);
+  const float *prob = crema_blob_data(crema_net_blob(cn, crema_net_blob_index(cn, "prob")));
+  for (size_t k = 0; k < prob_ref->count; k++)
+    ck_assert_float_eq_tol(prob[k], prob_ref->data[k], 1e-5f);
+  ck_assert_int_eq(crema_net_forward_range(cn, 5, 2, NULL, &err), CREMA_ERR_INVALID);
+  ck_assert_int_eq(crema_net_forward_range(cn, 0, 9, NULL, &err), CREMA_ERR_INVALID);
+
+  /* A batch of one: the next forward reshapes the layers. */
+  int one[4] = {1, 1, 28, 28};
+  ck_assert_int_eq(crema_blob_reshape(data, 4, one, &err), CREMA_OK);
+  ck_assert_int_eq(crema_net_forward_range(cn, 0, 8, NULL, &err), CREMA_OK);
+  crema_blob *pb = crema_net_blob(cn, crema_net_blob_index(cn, "prob"));
+  ck_assert_int_eq(crema_blob_shape(pb, dims, 4), 2);
+  ck_assert_int_eq(dims[0], 1);
+  for (int k = 0; k < 10; k++)
+    ck_assert_float_eq_tol(crema_blob_data(pb)[k], prob_ref->data[k], 1e-5f);
+
+  /* Observable TEST nets have gradients: without a loss nothing flows. */
+  float *diff = NULL;
+  ck_assert_int_eq(crema_blob_diff(data, &diff, &err), CREMA_OK);
+  ck_assert_int_eq(crema_net_backward_range(cn, 8, 0, &err), CREMA_OK);
+  ck_assert_int_eq(crema_net_backward_range(cn, 0, 8, &err), CREMA_ERR_INVALID);
+  crema_net_clear_param_diffs(cn);
+  ck_assert_int_eq(crema_net_copy_from(cn, "/nonexistent.caffemodel", &err), CREMA_ERR_NOT_FOUND);
+  crema_net_close(cn);
+  blob_free(digits);
+  blob_free(prob_ref);
+  free(model);
+  free(weights);
+}
+END_TEST
+
+/* A solver through the public API follows Caffe's trajectory. */
+START_TEST(test_api_solver_trajectory) {
+  char *dir = test_data_path("golden/solvers/sgd_step_momentum");
+  char *init = test_data_path("golden/solvers/sgd_step_momentum/init.caffemodel");
+  char *traj = test_data_path("golden/solvers/sgd_step_momentum/trajectory.txt");
+  char solver_path[512], prefix[512], cwd[4096];
+  tmp_path(solver_path, sizeof solver_path, "solver.prototxt");
+  tmp_path(prefix, sizeof prefix, "snap");
+  FILE *f = fopen(solver_path, "w");
+  ck_assert_ptr_nonnull(f);
+  fprintf(f, "net: \"%s/net.prototxt\"\ntype: \"Adam\" base_lr: 0.05 momentum: 0.9 "
+          "weight_decay: 0.0005 lr_policy: \"step\" gamma: 0.5 stepsize: 4\nmax_iter: 12\n"
+          "display: 0\nsnapshot_prefix: \"%s\"\nrandom_seed: 1\n", dir, prefix);
+  fclose(f);
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+  ck_assert_int_eq(chdir(dir), 0); /* the net reads train_lmdb from here */
+  crema_solver_config cfg;
+  crema_solver_config_init(&cfg);
+  cfg.type = "SGD"; /* replaces the file's Adam */
+  cfg.observable = 1;
+  crema_solver *s = NULL;
+  crema_error err = {0};
+  ck_assert_msg(crema_solver_open(solver_path, &cfg, &s, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_str_eq(crema_solver_type(s), "SGD");
+  ck_assert_int_eq(crema_solver_num_test_nets(s), 0);
+  ck_assert_ptr_null(crema_solver_test_net(s, 0));
+  crema_net *train = crema_solver_net(s);
+  ck_assert_msg(crema_net_copy_from(train, init, &err) == CREMA_OK, "%s", err.message);
+  crema_blob *loss = crema_net_blob(train, crema_net_blob_index(train, "loss"));
+  FILE *t = fopen(traj, "r");
+  ck_assert_ptr_nonnull(t);
+  for (int it = 0; it < 12; it++) {
+    int iter = -1;
+    float want = 0, lr = 0;
+    ck_assert_int_eq(fscanf(t, "%d %f %f", &iter, &want, &lr), 3);
+    ck_assert_msg(crema_solver_step(s, 1, &err) == CREMA_OK, "%s", err.message);
+    ck_assert_float_eq_tol(crema_blob_data(loss)[0], want, 1e-4f * 2.8f);
+  }
+  fclose(t);
+  ck_assert_int_eq(crema_solver_iter(s), 12);
+  ck_assert_int_eq(crema_solver_step(s, -1, &err), CREMA_ERR_INVALID);
+  ck_assert_msg(crema_solver_snapshot(s, &err) == CREMA_OK, "%s", err.message);
+  crema_solver_close(s);
+  ck_assert_int_eq(chdir(cwd), 0);
+  char state[600];
+  snprintf(state, sizeof state, "%s_iter_12.solverstate", prefix);
+  ck_assert_int_eq(unlink(state), 0);
+  snprintf(state, sizeof state, "%s_iter_12.caffemodel", prefix);
+  ck_assert_int_eq(unlink(state), 0);
+  unlink(solver_path);
+  cfg.type = "Fancy";
+  ck_assert_int_eq(crema_solver_open(solver_path, &cfg, &s, &err), CREMA_ERR_NOT_FOUND);
+  ck_assert_ptr_null(s);
+  free(dir);
+  free(init);
+  free(traj);
+}
+END_TEST
+
 /* ---- ReLU fusion ---------------------------------------------------------- */
 
 /* A convolution, then ReLU1 written as RELU1 (in place on 'c1', or not),
@@ -798,6 +928,8 @@ static Suite *net_suite(void) {
   tcase_add_test(c, test_memory_plan_reshape);
   tcase_add_test(c, test_api_lenet_classes);
   tcase_add_test(c, test_api_train_backward);
+  tcase_add_test(c, test_api_layers_and_ranges);
+  tcase_add_test(c, test_api_solver_trajectory);
   suite_add_tcase(s, c);
   return s;
 }
