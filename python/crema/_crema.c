@@ -131,8 +131,8 @@ static int Net_init(NetObject *self, PyObject *args, PyObject *kwds) {
   int rc = -1;
   crema_net_config cfg;
   crema_net_config_init(&cfg, CREMA_TEST);
-  if (PyUnicode_Check(second) || PyBytes_Check(second)) {
-    /* Net(network_file, weights, phase) */
+  if (!PyLong_Check(second)) {
+    /* Net(network_file, weights, phase): weights a str or path */
     if (!third || weights != Py_None) {
       PyErr_SetString(PyExc_TypeError, "Net(network_file, weights, phase): phase missing");
       goto done;
