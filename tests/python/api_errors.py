@@ -52,6 +52,15 @@ assert net.blobs['conv1'].num == 2 and net.blobs['conv1'].channels == 20
 assert net.blobs['conv1'].height == 24 and net.blobs['conv1'].count == 2 * 20 * 24 * 24
 assert net.blobs['prob'].height == 1 and net.blobs['prob'].width == 1
 
+# set_random_seed makes the fillers of later nets repeat.
+caffe.set_random_seed(7)
+first = caffe.Net(deploy, caffe.TEST).params['conv1'][0].data.copy()
+caffe.set_random_seed(7)
+again = caffe.Net(deploy, caffe.TEST).params['conv1'][0].data.copy()
+caffe.set_random_seed(8)
+other = caffe.Net(deploy, caffe.TEST).params['conv1'][0].data.copy()
+assert np.array_equal(first, again) and not np.array_equal(first, other)
+
 # Arrays keep their net alive.
 prob = net.blobs['prob'].data
 params = net.params['ip2'][0].data

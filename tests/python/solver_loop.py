@@ -63,4 +63,17 @@ for case in cases:
     resumed.snapshot()
     assert os.path.exists('snap_iter_12.caffemodel')
     del solver, resumed
+
+# solve(): up to max_iter at once, and resuming from a snapshot.
+os.chdir(cases[0])
+golden = os.path.join(golden_dir, os.path.basename(cases[0].rstrip('/')))
+solver = caffe.get_solver('solver.prototxt')
+solver.net.copy_from('init.caffemodel')
+solver.solve()
+assert solver.iter == 12
+check_weights(solver.net, os.path.join(golden, 'snap_iter_12.caffemodel'), 'solve')
+solver = caffe.get_solver('solver.prototxt')
+solver.solve('snap_iter_6.solverstate')
+assert solver.iter == 12
+check_weights(solver.net, os.path.join(golden, 'snap_iter_12.caffemodel'), 'solve(resume)')
 print('solver loops ok')
