@@ -53,6 +53,14 @@ tests_unit_check_layers_c_SOURCES = tests/unit/check_layers_c.c
 tests_unit_check_layers_c_CFLAGS = $(TEST_CFLAGS)
 tests_unit_check_layers_c_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
 
+# layers: the bilinear pooling family (Bilinear, CompactBilinear, SignedSqrt,
+# L2Normalize)
+check_PROGRAMS += tests/unit/check_bilinear
+TESTS += tests/unit/check_bilinear
+tests_unit_check_bilinear_SOURCES = tests/unit/check_bilinear.c
+tests_unit_check_bilinear_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_bilinear_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
+
 # layers: Convolution, Deconvolution, Pooling, InnerProduct, Embed, im2col, fillers
 check_PROGRAMS += tests/unit/check_layers_a
 TESTS += tests/unit/check_layers_a

@@ -8,4 +8,4 @@ libcrema_impl_la_SOURCES += \
 	src/layers/metric.c src/layers/reduction.c
 libcrema_impl_la_SOURCES += \
 	src/layers/neuron.c src/layers/eltwise.c src/layers/shape.c src/layers/input.c
-libcrema_impl_la_SOURCES += src/layers/data.c
+libcrema_impl_la_SOURCES += src/layers/data.c src/layers/bilinear.c

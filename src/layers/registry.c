@@ -52,6 +52,10 @@ static const layer_ops *const registry[] = {
     &silence_layer_ops,
     &input_layer_ops,
     &data_layer_ops,
+    &bilinear_layer_ops,
+    &compact_bilinear_layer_ops,
+    &signed_sqrt_layer_ops,
+    &l2_normalize_layer_ops,
     NULL};
 
 const layer_ops *layer_registry_find(const char *type) {

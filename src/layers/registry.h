@@ -48,5 +48,9 @@ extern const layer_ops tile_layer_ops;
 extern const layer_ops silence_layer_ops;
 extern const layer_ops input_layer_ops;
 extern const layer_ops data_layer_ops;
+extern const layer_ops bilinear_layer_ops;
+extern const layer_ops compact_bilinear_layer_ops;
+extern const layer_ops signed_sqrt_layer_ops;
+extern const layer_ops l2_normalize_layer_ops;
 
 #endif
