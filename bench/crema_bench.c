@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "crema.h"
 #include "graph/net.h"
 #include "io/upgrade.h"
@@ -34,11 +35,8 @@ typedef struct bench_args {
   int size, batch, iterations, label_channels;
 } bench_args;
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+/* now_seconds in milliseconds. */
+static double now_ms(void) { return now_seconds() * 1e3; }
 
 static double peak_rss_mb(void) {
   struct rusage ru;

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "cli/flags.h"
+#include "core/clock.h"
 #include "lesion/files.h"
 #include "lesion/segment.h"
 
@@ -91,24 +93,6 @@ static crema_status collect(char **args, int nargs, work_list *w, crema_error *e
   return CREMA_OK;
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void show_progress(size_t done, size_t total, double elapsed) {
-  const int width = 30;
-  int filled = total ? (int)((double)width * done / total) : width;
-  char bar[64];
-  for (int i = 0; i < width; i++)
-    bar[i] = i < filled ? '#' : '.';
-  bar[width] = '\0';
-  double rate = elapsed > 0 ? done / elapsed : 0;
-  fprintf(stderr, "\r[%s] %zu/%zu  %.2f images/s ", bar, done, total, rate);
-  fflush(stderr);
-}
-
 static crema_status parse_mean(const char *text, lesion_segment_options *o, crema_error *err) {
   float v[3];
   char tail;
@@ -143,16 +127,17 @@ static int run_all(lesion_segmenter *seg, const work_list *w, const char *out_di
   int tty = isatty(2);
   size_t failed = 0;
   double start = now_seconds();
+  const cli_progress progress = {"segment", "images", start, 0};
   for (size_t i = 0; i < w->n; i++) {
     crema_error err = {CREMA_OK, ""};
     if (lesion_segment_file(seg, w->paths[i], out_dir, &err) != CREMA_OK) {
       failed++;
       if (tty)
-        fprintf(stderr, "\r%*s\r", 60, "");
+        cli_progress_clear();
       fprintf(stderr, "crema segment: skipped %s: %s\n", w->paths[i], err.message);
     }
     if (tty)
-      show_progress(i + 1, w->n, now_seconds() - start);
+      cli_progress_show(&progress, (long)(i + 1), (long)w->n);
   }
   double elapsed = now_seconds() - start;
   if (tty)

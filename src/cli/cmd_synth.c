@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/flags.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "lesion/files.h"
 #include "lesion/synth.h"
@@ -21,12 +22,6 @@ static const char description[] =
     "and ink marks, stickers, air bubbles and JPEG artefacts.  The output is a\n"
     "function of --seed and the image number only: the same flags give the same\n"
     "bytes, and --first lets a set be extended or split.";
-
-static double seconds_since(const struct timespec *t0) {
-  struct timespec t1;
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) * 1e-9;
-}
 
 static crema_status run_synth(const char *dir, int count, int size, int seed, int first,
                               const char *format, crema_error *err) {
@@ -45,14 +40,13 @@ static crema_status run_synth(const char *dir, int count, int size, int seed, in
   if (seed < 0 || first < 0)
     return crema_fail(err, CREMA_ERR_INVALID, "--seed and --first must not be negative");
   CREMA_TRY(lesion_make_dir(dir, err));
-  struct timespec t0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  const double t0 = now_seconds();
   CREMA_TRY(synth_write_set(dir, (uint32_t)seed, (uint32_t)first, (uint32_t)count, size, f, err));
   char a[16], b[16];
   synth_id((uint32_t)first, a, sizeof a);
   synth_id((uint32_t)first + (uint32_t)count - 1, b, sizeof b);
   LOG_INFO("Wrote %d images of %dx%d (seed %d, %s .. %s) to %s in %.2f s", count, size, size, seed,
-           a, b, dir, seconds_since(&t0));
+           a, b, dir, now_seconds() - t0);
   return CREMA_OK;
 }
 

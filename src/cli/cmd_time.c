@@ -10,14 +10,12 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/flags.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "graph/net.h"
 
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
+/* now_seconds in microseconds. */
+static double now_us(void) { return now_seconds() * 1e6; }
 
 typedef struct time_flags {
   const char *model, *weights, *phase;

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "cli/flags.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "solver/signals.h"
 #include "solver/solver.h"
@@ -25,30 +26,9 @@ typedef struct train_flags {
   int level;
 } train_flags;
 
-/* A one-line progress display with an ETA, shown only on a terminal. */
-typedef struct progress_line {
-  double start;
-  int start_iter;
-} progress_line;
-
-static double wall_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
+/* The solver's progress hook: cli_progress_show on a terminal. */
 static void show_progress(void *ctx, int iter, int max_iter) {
-  progress_line *p = ctx;
-  const double elapsed = wall_seconds() - p->start;
-  const int done = iter - p->start_iter;
-  if (done <= 0 || max_iter <= 0)
-    return;
-  const double eta = elapsed / done * (max_iter - iter);
-  const long secs = eta > 0 ? (long)(eta + 0.5) : 0;
-  /* Ends with '\r' so the next log line overwrites it. */
-  fprintf(stderr, "crema train: iteration %d/%d (%.0f%%), ETA %ld:%02ld:%02ld\r", iter, max_iter,
-          100.0 * iter / max_iter, secs / 3600, secs / 60 % 60, secs % 60);
-  fflush(stderr);
+  cli_progress_show(ctx, iter, max_iter);
 }
 
 static void free_string_list(char **v, size_t n) {
@@ -129,7 +109,7 @@ static crema_status run_training(solver *s, const train_flags *f, crema_error *e
     LOG_INFO("Resuming from %s", f->snapshot);
     CREMA_TRY(solver_restore(s, f->snapshot, err));
   }
-  progress_line progress = {wall_seconds(), s->iter};
+  cli_progress progress = {"train", "iterations", now_seconds(), s->iter};
   if (isatty(STDERR_FILENO)) {
     s->progress = show_progress;
     s->progress_ctx = &progress;

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "core/clock.h"
 #include "graph/weights.h"
 #include "io/upgrade.h"
 
@@ -56,4 +57,29 @@ crema_status cli_open_net(const char *model, const char *weights, const net_opti
     *out = NULL;
   }
   return st;
+}
+
+void cli_progress_show(const cli_progress *p, long pos, long total) {
+  enum { WIDTH = 30 };
+  if (total <= 0)
+    return;
+  const double elapsed = now_seconds() - p->start;
+  const long done = pos - p->start_pos;
+  const double rate = elapsed > 0 && done > 0 ? done / elapsed : 0;
+  const double eta = rate > 0 ? (total - pos) / rate : 0;
+  const long secs = eta > 0 ? (long)(eta + 0.5) : 0;
+  const int filled = pos >= total ? WIDTH : (int)((double)WIDTH * pos / total);
+  char bar[WIDTH + 1];
+  for (int i = 0; i < WIDTH; i++)
+    bar[i] = i < filled ? '#' : '.';
+  bar[WIDTH] = '\0';
+  /* Ends with '\r' too, so that the next log line overwrites it. */
+  fprintf(stderr, "\rcrema %s: [%s] %ld/%ld (%.0f%%), %.2f %s/s, ETA %ld:%02ld:%02ld \r",
+          p->command, bar, pos, total, 100.0 * pos / total, rate, p->unit, secs / 3600,
+          secs / 60 % 60, secs % 60);
+  fflush(stderr);
+}
+
+void cli_progress_clear(void) {
+  fprintf(stderr, "\r%*s\r", 79, "");
 }

@@ -22,4 +22,20 @@ crema_status cli_parse_phase(const char *name, Caffe__Phase *phase, crema_error 
 crema_status cli_open_net(const char *model, const char *weights, const net_options *opts,
                           net **out, crema_error *err);
 
+/* The one progress display of the commands, a line on stderr redrawn in
+ * place (only when stderr is a terminal: the caller checks):
+ *     crema CMD: [#####.....] 12/40 (30%), 2.50 UNIT/s, ETA 0:00:11
+ * Rate and ETA count from `start_pos' at `start' (now_seconds), so a
+ * resumed run's rate is its own. */
+typedef struct cli_progress {
+  const char *command; /* "train" */
+  const char *unit;    /* "iterations" */
+  double start;
+  long start_pos;
+} cli_progress;
+
+void cli_progress_show(const cli_progress *p, long pos, long total);
+/* Blanks the line, for a message to print in its place. */
+void cli_progress_clear(void);
+
 #endif

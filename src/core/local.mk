@@ -3,4 +3,5 @@ libcrema_impl_la_SOURCES += \
 	src/core/error.c src/core/error.h \
 	src/core/blob.c src/core/blob.h \
 	src/core/rng.c src/core/rng.h \
-	src/core/log.c src/core/log.h
+	src/core/log.c src/core/log.h \
+	src/core/clock.c src/core/clock.h

@@ -264,3 +264,8 @@ int path_has_suffix(const char *path, const char *suffix) {
       return 0;
   return 1;
 }
+
+int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}

@@ -34,6 +34,9 @@ void mem_prefault(const void *p, size_t len, int for_write);
  * fsync'd and renamed over path, so readers never see a partial file. */
 crema_status file_write_atomic(const char *path, const void *data, size_t len, crema_error *err);
 
+/* 1 if something exists at path (stat succeeds). */
+int file_exists(const char *path);
+
 /* 1 if path ends with suffix (case-insensitive). */
 int path_has_suffix(const char *path, const char *suffix);
 

@@ -3,7 +3,7 @@
  * A layer is a small struct (its LayerParameter, parameter blobs, private
  * state) plus a pointer to a const table of operations shared by all layers
  * of its type.  Operations return a status and write their own message;
- * they never exit.  Adding a layer type = one file + one line in registry.c.
+ * they never exit.  Adding a layer type = one file + one line in types.def.
  */
 #ifndef CREMA_LAYERS_LAYER_H
 #define CREMA_LAYERS_LAYER_H

@@ -1,7 +1,7 @@
 # Sources of src/layers/: one layer family per file.
 libcrema_impl_la_SOURCES += \
 	src/layers/layer.c src/layers/layer.h \
-	src/layers/registry.c src/layers/registry.h \
+	src/layers/registry.c src/layers/registry.h src/layers/types.def \
 	src/layers/conv.c src/layers/pool.c src/layers/inner_product.c src/layers/embed.c
 libcrema_impl_la_SOURCES += \
 	src/layers/softmax.c src/layers/softmax.h src/layers/loss.c src/layers/norm.c \

@@ -13,6 +13,7 @@
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "layers/softmax.h"
+#include "math/activation.h"
 #include "math/blas.h"
 #include "math/parallel.h"
 
@@ -103,17 +104,12 @@ static double sigmoid_ce_term(float x, float t) {
   return sigmoid_ce_term_exp(x, t, &e);
 }
 
-/* Caffe's sigmoid: 0.5 tanh(x / 2) + 0.5. */
-static float sigmoid(float x) {
-  return (float)(0.5 * tanh(0.5 * (double)x) + 0.5);
-}
-
 /* The same from sigmoid_ce_term_exp's e, at most 1 ulp (6e-8) from it for
  * every finite float; infinite and NaN x (e NaN) take the tanh form's
  * limits. */
 static float sigmoid_from_exp(float x, double e) {
   if (e != e)
-    return sigmoid(x);
+    return sigmoid_caffe(x);
   return (float)(x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
 }
 
@@ -348,7 +344,7 @@ static crema_status sigmoid_loss_backward(layer *l, const blob_list *top,
   float *dx = bottom->v[0]->diff;
   float scale = top->v[0]->diff[0] / s->normalizer;
   for (size_t i = 0; i < bottom->v[0]->count; i++)
-    dx[i] = sigmoid_loss_ignored(s, t[i]) ? 0.0f : (sigmoid(x[i]) - t[i]) * scale;
+    dx[i] = sigmoid_loss_ignored(s, t[i]) ? 0.0f : (sigmoid_caffe(x[i]) - t[i]) * scale;
   return CREMA_OK;
 }
 

@@ -302,16 +302,11 @@ const layer_ops elu_layer_ops =
 
 /* ---- Sigmoid ---- */
 
-/* Caffe's form: the tanh identity in double, stable for large |x|. */
-static float sigmoid(float x) {
-  return (float)(0.5 * tanh(0.5 * (double)x) + 0.5);
-}
-
 static crema_status sigmoid_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                     crema_error *err) {
   const forward_arrays a = forward_io(bottom, top);
   for (size_t i = 0; i < a.n; i++)
-    a.y[i] = sigmoid(a.x[i]);
+    a.y[i] = sigmoid_caffe(a.x[i]);
   return CREMA_OK;
 }
 
@@ -593,7 +588,7 @@ static crema_status swish_forward(layer *l, const blob_list *bottom, const blob_
   const float *x = bottom->v[0]->data;
   float *y = top->v[0]->data;
   for (size_t i = 0; i < n; i++) {
-    p->aux[i] = sigmoid(x[i] * beta);
+    p->aux[i] = sigmoid_caffe(x[i] * beta);
     y[i] = x[i] * p->aux[i];
   }
   return CREMA_OK;

@@ -71,13 +71,6 @@ static crema_status describe_pair(const char *images_dir, const char *masks_dir,
   return p->mask_path ? CREMA_OK : CREMA_ERR_NOMEM;
 }
 
-static int file_exists(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f)
-    fclose(f);
-  return f != NULL;
-}
-
 /* The images of images_dir that have a mask; those without are logged and
  * counted as failed. */
 static crema_status find_pairs(const char *images_dir, const char *masks_dir, pair_list *out,

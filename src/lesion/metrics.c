@@ -87,11 +87,6 @@ static crema_status add_note(metrics_report *r, crema_error *err, const char *fm
   return CREMA_OK;
 }
 
-static int file_exists(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0;
-}
-
 /* Finds and scores the prediction for one truth mask; problems with the
  * prediction become the item's outcome, not an error. */
 static crema_status score_item(const char *pred_dir, const char *truth_name, const image *truth,

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "graph/weights.h"
 #include "io/binary.h"
@@ -81,12 +82,6 @@ crema_status solver_param_load(const char *path, Caffe__SolverParameter **out, c
 }
 
 /* ---- construction ----------------------------------------------------- */
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void log_solver_param(const Caffe__SolverParameter *p) {
   char *text = NULL;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "caffe.pb-c.h"
+#include "core/clock.h"
 #include "io/pbutil.h"
 #include "io/text.h"
 #include "text_test.pb-c.h"
@@ -543,20 +544,14 @@ START_TEST(test_deep_nesting) {
 }
 END_TEST
 
-static double seconds_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 START_TEST(test_large_single_line) {
   size_t len;
   /* about 10 MB on one line: a million repeated values */
   char *s = repeat_text("name: 'big' ", "input_dim: 12345 ", 600000, "", &len);
   ck_assert_uint_gt(len, 10000000);
-  double t0 = seconds_now();
+  double t0 = now_seconds();
   Caffe__NetParameter *net = (Caffe__NetParameter *)parse_ok(s, &caffe__net_parameter__descriptor);
-  double elapsed = seconds_now() - t0;
+  double elapsed = now_seconds() - t0;
   ck_assert_uint_eq(net->n_input_dim, 600000);
   ck_assert_int_eq(net->input_dim[599999], 12345);
   ck_assert_msg(elapsed < 20.0, "10 MB took %.2f s", elapsed); /* quadratic would take hours */
