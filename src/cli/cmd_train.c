@@ -1,6 +1,9 @@
-/* crema train: train or finetune a model, as `caffe train`. */
+/* crema train: train or finetune a model, as `caffe train`.  Started by
+ * mpirun (a crema configured --with-mpi), each process is one rank of
+ * data-parallel training (src/dist/, solver.h). */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 #include "cli/flags.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "dist/dist.h"
 #include "solver/signals.h"
 #include "solver/solver.h"
 
@@ -122,7 +126,7 @@ static crema_status run_training(solver *s, const train_flags *f, crema_error *e
   return st;
 }
 
-static crema_status train(const train_flags *f, crema_error *err) {
+static crema_status train(const train_flags *f, dist *comm, crema_error *err) {
   if (!f->solver)
     return crema_fail(err, CREMA_ERR_INVALID, "need a solver definition to train (--solver)");
   if (f->snapshot && f->weights)
@@ -143,7 +147,14 @@ static crema_status train(const train_flags *f, crema_error *err) {
     return st;
   }
   solver *s = NULL;
-  st = solver_create(param, &s, err);
+  if (comm) {
+    LOG_INFO("Data-parallel training on %d ranks (%s): each rank reads 1/%d of the TRAIN "
+             "records, the effective batch is %d x batch_size", comm->size, comm->ops->name,
+             comm->size, comm->size);
+    st = solver_create_dist(param, comm, &s, err);
+  } else {
+    st = solver_create(param, &s, err);
+  }
   if (st == CREMA_OK) {
     s->poll = signal_guard_poll;
     s->poll_ctx = &guard;
@@ -152,6 +163,67 @@ static crema_status train(const train_flags *f, crema_error *err) {
   solver_free(s);
   signal_guard_remove(&guard);
   return st;
+}
+
+/* The group of ranks when mpirun started this process, else NULL. */
+static crema_status open_comm(dist **out, crema_error *err) {
+  *out = NULL;
+  const int launched = dist_launched_size();
+  if (launched <= 1)
+    return CREMA_OK;
+#ifdef HAVE_MPI
+  return dist_mpi_open(out, err);
+#else
+  return crema_fail(err, CREMA_ERR_UNSUPPORTED,
+                    "started by an MPI launcher with %d ranks, but this crema was built without "
+                    "MPI: configure it with --with-mpi (Debian package libopenmpi-dev)",
+                    launched);
+#endif
+}
+
+/* Only rank 0 logs: the others' stderr goes to /dev/null until they have
+ * an error to report.  Returns the saved descriptor (-1: unchanged). */
+static int silence_stderr(void) {
+  fflush(stderr);
+  const int saved = dup(STDERR_FILENO);
+  const int null = open("/dev/null", O_WRONLY);
+  if (saved < 0 || null < 0 || dup2(null, STDERR_FILENO) < 0) {
+    if (saved >= 0)
+      close(saved);
+    if (null >= 0)
+      close(null);
+    return -1;
+  }
+  close(null);
+  return saved;
+}
+
+static void restore_stderr(int saved) {
+  if (saved < 0)
+    return;
+  fflush(stderr);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+}
+
+/* Trains as one rank of comm (or alone when comm is NULL).  A failing rank
+ * reports, then ends the others (which may wait for it in a sum). */
+static int train_as_rank(const train_flags *f, dist *comm) {
+  crema_error err = {0};
+  const int saved = comm && comm->rank != 0 ? silence_stderr() : -1;
+  crema_status st = train(f, comm, &err);
+  restore_stderr(saved);
+  if (st == CREMA_OK) {
+    dist_free(comm);
+    return 0;
+  }
+  if (comm && comm->rank != 0)
+    crema_error_prefix(&err, "rank %d: ", comm->rank);
+  const int code = cli_report("train", &err);
+  if (comm)
+    dist_abort(comm, err.message);
+  dist_free(comm);
+  return code;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -177,7 +249,8 @@ int cmd_train(int argc, char **argv) {
                        &code))
     return code;
   crema_error err = {0};
-  if (train(&f, &err) != CREMA_OK)
+  dist *comm = NULL;
+  if (open_comm(&comm, &err) != CREMA_OK)
     return cli_report("train", &err);
-  return 0;
+  return train_as_rank(&f, comm);
 }

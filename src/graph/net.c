@@ -862,6 +862,8 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
                           !opts->observable && !n->force_backward);
   n->ctx.no_param_diffs = !n->backward_enabled;
   n->ctx.weights_follow = opts->weights_follow;
+  n->ctx.shard_rank = opts->shard_rank;
+  n->ctx.shard_count = opts->shard_count;
   if (st == CREMA_OK)
     st = insert_splits(n, err);
   if (st == CREMA_OK)

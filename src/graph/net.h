@@ -42,6 +42,10 @@ typedef struct net_options {
    * (pycaffe's Net): every blob keeps its storage and has a diff, and no
    * layer does the work of the next (no fused ReLU), as in Caffe. */
   int observable;
+  /* Data-parallel training (src/dist/): TRAIN-phase Data layers keep the
+   * records i with i % shard_count == shard_rank.  0 and 0 (or 1): all. */
+  int shard_rank;
+  int shard_count;
 } net_options;
 
 /* Phase as given, level and stages from the param, NET_DEFAULT_SEED, no

@@ -1,7 +1,13 @@
 /* The Data layer (Caffe's DataLayer over LMDB): records in key order,
  * wrapping around, transformed by Caffe's DataTransformer and assembled
  * into batches by a background prefetch thread.  Top 0 is the data, top 1
- * (optional) the labels. */
+ * (optional) the labels.
+ *
+ * In data-parallel training (layer_ctx.shard_count > 1) a TRAIN-phase layer
+ * reads only the records i with i % shard_count == shard_rank, i counting
+ * on across the wrap-around: the ranks' batches are disjoint, together they
+ * are the batch of one process with shard_count times the batch size, and
+ * an image and a label layer over databases of one length stay in step. */
 #include "config.h"
 
 #include <pthread.h>
@@ -33,6 +39,7 @@ typedef struct data_priv {
   data_transformer transformer;
   int batch_size;
   int output_labels;
+  int stride;            /* records advanced per record read: the shard count */
   char *layer_prefix;    /* "layer 'NAME' (Data): " */
   data_batch *slots;
   int nslots;
@@ -95,6 +102,16 @@ static crema_status ensure_batch_storage(data_priv *p, data_batch *b, const int 
   return CREMA_OK;
 }
 
+static crema_status skip_records(data_priv *p, int n, crema_error *err) {
+  for (int k = 0; k < n; k++) {
+    int wrapped;
+    CREMA_TRY(lmdb_source_next(p->source, &wrapped, err));
+    if (wrapped)
+      LOG_INFO("Restarting data prefetching from start.");
+  }
+  return CREMA_OK;
+}
+
 /* Caffe's load_batch: the first record of each batch sets its shape. */
 static crema_status load_batch(data_priv *p, data_batch *b, crema_error *err) {
   size_t item_count = 0;
@@ -121,10 +138,7 @@ static crema_status load_batch(data_priv *p, data_batch *b, crema_error *err) {
     protobuf_c_message_free_unpacked(&datum->base, NULL);
     if (st != CREMA_OK)
       return fail_at_key(p, st, err);
-    int wrapped;
-    CREMA_TRY(lmdb_source_next(p->source, &wrapped, err));
-    if (wrapped)
-      LOG_INFO("Restarting data prefetching from start.");
+    CREMA_TRY(skip_records(p, p->stride, err));
   }
   return CREMA_OK;
 }
@@ -242,6 +256,19 @@ static crema_status shape_from_first_record(layer *l, data_priv *p, const blob_l
   return CREMA_OK;
 }
 
+/* A rank of data-parallel training starts at record shard_rank (the first
+ * record still gave the shapes, the same on every rank). */
+static crema_status start_shard(layer *l, data_priv *p, crema_error *err) {
+  p->stride = 1;
+  if (!l->ctx || l->ctx->shard_count <= 1 || l->phase != CAFFE__PHASE__TRAIN)
+    return CREMA_OK;
+  p->stride = l->ctx->shard_count;
+  crema_status st = skip_records(p, l->ctx->shard_rank, err);
+  if (st != CREMA_OK)
+    crema_error_prefix(err, "%s", p->layer_prefix);
+  return st;
+}
+
 static crema_status data_setup(layer *l, const blob_list *bottom, const blob_list *top,
                                crema_error *err) {
   (void)bottom;
@@ -269,6 +296,7 @@ static crema_status data_setup(layer *l, const blob_list *bottom, const blob_lis
   }
   LOG_INFO("Opened lmdb %s", dp->source);
   CREMA_TRY(shape_from_first_record(l, p, top, err));
+  CREMA_TRY(start_shard(l, p, err));
   CREMA_TRY(alloc_slots(l, p, (int)dp->prefetch, err));
   if (l->ctx)
     transformer_init_rand(&p->transformer, &l->ctx->rng);

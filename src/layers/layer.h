@@ -27,6 +27,10 @@ typedef struct layer_ctx {
    * is constant zero are left unset (blob->unset) instead of zeroed, and
    * the net zeroes those the file did not cover (net_settle_params). */
   int weights_follow;
+  /* Data-parallel training: TRAIN-phase Data layers read only the records
+   * i with i % shard_count == shard_rank (all when shard_count <= 1). */
+  int shard_rank;
+  int shard_count;
 } layer_ctx;
 
 /* Bottom and top blobs as Caffe's vectors. */

@@ -100,13 +100,26 @@ typedef struct merged_state {
   const char **stages;
 } merged_state;
 
-static crema_status merge_state(merged_state *m, Caffe__Phase phase, uint32_t seed,
-                                int observable, const Caffe__NetState *from_net,
+static int distributed(const solver *s) {
+  return s->comm && s->comm->size > 1;
+}
+
+static int is_root(const solver *s) {
+  return !s->comm || s->comm->rank == 0;
+}
+
+/* The train net of a rank reads its shard of the data. */
+static crema_status merge_state(merged_state *m, const solver *s, Caffe__Phase phase,
+                                uint32_t seed, const Caffe__NetState *from_net,
                                 const Caffe__NetState *from_solver, crema_error *err) {
   net_options_init(&m->opts, phase);
   m->opts.seed = seed;
-  m->opts.observable = observable;
+  m->opts.observable = s->observable;
   m->opts.backward = phase == CAFFE__PHASE__TRAIN;
+  if (phase == CAFFE__PHASE__TRAIN && s->comm) {
+    m->opts.shard_rank = s->comm->rank;
+    m->opts.shard_count = s->comm->size;
+  }
   m->stages = NULL;
   const Caffe__NetState *layers[2] = {from_net, from_solver};
   size_t nstages = 0;
@@ -134,22 +147,22 @@ static crema_status merge_state(merged_state *m, Caffe__Phase phase, uint32_t se
   return CREMA_OK;
 }
 
-static crema_status build_net(const Caffe__NetParameter *np, Caffe__Phase phase, uint32_t seed,
-                              int observable, const Caffe__NetState *solver_state, net **out,
+static crema_status build_net(const solver *s, const Caffe__NetParameter *np, Caffe__Phase phase,
+                              uint32_t seed, const Caffe__NetState *solver_state, net **out,
                               crema_error *err) {
   merged_state m;
-  CREMA_TRY(merge_state(&m, phase, seed, observable, np->state, solver_state, err));
+  CREMA_TRY(merge_state(&m, s, phase, seed, np->state, solver_state, err));
   crema_status st = net_create(np, &m.opts, out, err);
   free(m.stages);
   return st;
 }
 
-static crema_status build_net_from_file(const char *path, Caffe__Phase phase, uint32_t seed,
-                                        int observable, const Caffe__NetState *solver_state,
+static crema_status build_net_from_file(const solver *s, const char *path, Caffe__Phase phase,
+                                        uint32_t seed, const Caffe__NetState *solver_state,
                                         net **out, crema_error *err) {
   Caffe__NetParameter *np = NULL;
   CREMA_TRY(net_param_read_text(path, &np, err));
-  crema_status st = build_net(np, phase, seed, observable, solver_state, out, err);
+  crema_status st = build_net(s, np, phase, seed, solver_state, out, err);
   protobuf_c_message_free_unpacked(&np->base, NULL);
   return st;
 }
@@ -164,18 +177,18 @@ static crema_status init_train_net(solver *s, uint32_t seed, crema_error *err) {
                             : "no train net is specified: set one of these fields");
   if (p->train_net_param) {
     LOG_INFO("Creating training net specified in train_net_param.");
-    return build_net(p->train_net_param, CAFFE__PHASE__TRAIN, seed, s->observable,
-                     p->train_state, &s->train, err);
+    return build_net(s, p->train_net_param, CAFFE__PHASE__TRAIN, seed, p->train_state,
+                     &s->train, err);
   }
   if (p->net_param) {
     LOG_INFO("Creating training net specified in net_param.");
-    return build_net(p->net_param, CAFFE__PHASE__TRAIN, seed, s->observable, p->train_state,
-                     &s->train, err);
+    return build_net(s, p->net_param, CAFFE__PHASE__TRAIN, seed, p->train_state, &s->train,
+                     err);
   }
   const char *file = p->train_net ? p->train_net : p->net;
   LOG_INFO("Creating training net from %s file: %s", p->train_net ? "train_net" : "net", file);
-  return build_net_from_file(file, CAFFE__PHASE__TRAIN, seed, s->observable, p->train_state,
-                             &s->train, err);
+  return build_net_from_file(s, file, CAFFE__PHASE__TRAIN, seed, p->train_state, &s->train,
+                             err);
 }
 
 static crema_status check_test_counts(const Caffe__SolverParameter *p, int *ninstances,
@@ -210,21 +223,17 @@ static crema_status init_test_net(solver *s, int i, uint32_t seed, crema_error *
   crema_status st;
   if (i < nparams) {
     LOG_INFO("Creating test net (#%d) specified by test_net_param", i);
-    st = build_net(p->test_net_param[i], CAFFE__PHASE__TEST, seed, s->observable, ts,
-                   &s->tests[i], err);
+    st = build_net(s, p->test_net_param[i], CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
   } else if (i < nparams + nfiles) {
     const char *file = p->test_net[i - nparams];
     LOG_INFO("Creating test net (#%d) specified by test_net file: %s", i, file);
-    st = build_net_from_file(file, CAFFE__PHASE__TEST, seed, s->observable, ts, &s->tests[i],
-                             err);
+    st = build_net_from_file(s, file, CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
   } else if (p->net_param) {
     LOG_INFO("Creating test net (#%d) specified by net_param", i);
-    st = build_net(p->net_param, CAFFE__PHASE__TEST, seed, s->observable, ts, &s->tests[i],
-                   err);
+    st = build_net(s, p->net_param, CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
   } else {
     LOG_INFO("Creating test net (#%d) specified by net file: %s", i, p->net);
-    st = build_net_from_file(p->net, CAFFE__PHASE__TEST, seed, s->observable, ts,
-                             &s->tests[i], err);
+    st = build_net_from_file(s, p->net, CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
   }
   if (st != CREMA_OK)
     crema_error_prefix(err, "test net #%d: ", i);
@@ -234,8 +243,8 @@ static crema_status init_test_net(solver *s, int i, uint32_t seed, crema_error *
 static crema_status init_test_nets(solver *s, uint32_t seed, crema_error *err) {
   int n = 0;
   CREMA_TRY(check_test_counts(s->param, &n, err));
-  if (n == 0)
-    return CREMA_OK;
+  if (n == 0 || !is_root(s))
+    return CREMA_OK; /* only rank 0 tests */
   s->tests = crema_calloc((size_t)n, sizeof *s->tests, err);
   if (!s->tests)
     return CREMA_ERR_NOMEM;
@@ -321,6 +330,8 @@ static uint32_t solver_seed(const Caffe__SolverParameter *p) {
 }
 
 static crema_status load_listed_weights(solver *s, crema_error *err) {
+  if (!is_root(s))
+    return CREMA_OK; /* rank 0's weights are sent to the others */
   for (size_t w = 0; w < s->param->n_weights; w++) {
     CREMA_TRY(solver_load_weights(s->train, s->param->weights[w], err));
     for (int t = 0; t < s->ntests; t++)
@@ -329,12 +340,27 @@ static crema_status load_listed_weights(solver *s, crema_error *err) {
   return CREMA_OK;
 }
 
+/* One buffer for every param diff and the loss, so that an iteration
+ * needs a single sum. */
+static crema_status alloc_sum_buffer(solver *s, crema_error *err) {
+  size_t n = 1;
+  for (int i = 0; i < s->nparams; i++)
+    if (!size_add(n, s->params[i].b->count, &n))
+      return crema_fail(err, CREMA_ERR_NOMEM, "solver: too many parameters to sum");
+  s->sum_buf = crema_calloc(n, sizeof(float), err);
+  if (!s->sum_buf)
+    return CREMA_ERR_NOMEM;
+  s->sum_len = n;
+  return CREMA_OK;
+}
+
 static crema_status solver_init(solver *s, crema_error *err) {
   log_solver_param(s->param);
   CREMA_TRY(check_solver_param(s, err));
   if (s->param->solver_mode == CAFFE__SOLVER_PARAMETER__SOLVER_MODE__GPU)
     LOG_WARN("solver_mode GPU requested: crema runs on the CPU");
-  const uint32_t seed = solver_seed(s->param);
+  /* Each rank draws its own dropout masks and crops, as Caffe's. */
+  const uint32_t seed = solver_seed(s->param) + (s->comm ? (uint32_t)s->comm->rank : 0u);
   CREMA_TRY(init_train_net(s, seed, err));
   CREMA_TRY(init_test_nets(s, seed, err));
   LOG_INFO("Solver scaffolding done.");
@@ -344,30 +370,116 @@ static crema_status solver_init(solver *s, crema_error *err) {
   s->losses = crema_calloc((size_t)s->param->average_loss, sizeof(float), err);
   if (!s->losses)
     return CREMA_ERR_NOMEM;
-  return CREMA_OK;
+  return distributed(s) ? alloc_sum_buffer(s, err) : CREMA_OK;
 }
 
 crema_status solver_create(Caffe__SolverParameter *param, solver **out, crema_error *err) {
   return solver_create_nets(param, 0, out, err);
 }
 
-crema_status solver_create_nets(Caffe__SolverParameter *param, int observable, solver **out,
-                                crema_error *err) {
+/* ---- data-parallel collectives --------------------------------------- */
+
+/* Every rank reports whether its step succeeded: all fail if one did, the
+ * others naming the first rank that failed (its own message says why). */
+static crema_status agree(dist *comm, crema_status st, const char *what, crema_error *err) {
+  float *failed = crema_calloc((size_t)comm->size, sizeof *failed, err);
+  if (!failed)
+    return CREMA_ERR_NOMEM; /* the others wait; the caller aborts */
+  failed[comm->rank] = st != CREMA_OK;
+  crema_error sum_err = {0};
+  crema_status sum_st = dist_allreduce_sum(comm, failed, (size_t)comm->size, &sum_err);
+  int first = -1;
+  for (int r = 0; r < comm->size && first < 0; r++)
+    if (failed[r] != 0)
+      first = r;
+  free(failed);
+  if (st != CREMA_OK)
+    return st;
+  if (sum_st != CREMA_OK) {
+    *err = sum_err;
+    return sum_st;
+  }
+  if (first >= 0)
+    return crema_fail(err, CREMA_ERR_INTERRUPTED, "rank %d failed %s", first, what);
+  return CREMA_OK;
+}
+
+static crema_status broadcast_blob(dist *comm, blob *b, crema_error *err) {
+  return dist_broadcast(comm, b->data, b->count * sizeof(float), err);
+}
+
+/* Rank 0's iteration, lr step, weights and history to every rank. */
+static crema_status broadcast_state(solver *s, crema_error *err) {
+  int head[2] = {s->iter, s->current_step};
+  CREMA_TRY(dist_broadcast(s->comm, head, sizeof head, err));
+  s->iter = head[0];
+  s->current_step = head[1];
+  for (int i = 0; i < s->nparams; i++)
+    CREMA_TRY(broadcast_blob(s->comm, s->params[i].b, err));
+  for (int i = 0; i < s->rule.nhistory; i++)
+    CREMA_TRY(broadcast_blob(s->comm, s->rule.history[i], err));
+  return CREMA_OK;
+}
+
+/* Caffe's multi-GPU reduction: the ranks' summed diffs times 1/ranks, the
+ * gradient of the union of their batches.  The loss travels with them so
+ * that every rank smooths and shows the loss of that union. */
+static crema_status sum_over_ranks(solver *s, float *loss, crema_error *err) {
+  float *buf = s->sum_buf;
+  size_t at = 0;
+  for (int i = 0; i < s->nparams; i++) {
+    const blob *b = s->params[i].b;
+    memcpy(buf + at, b->diff, b->count * sizeof(float));
+    at += b->count;
+  }
+  buf[at] = *loss;
+  CREMA_TRY(dist_allreduce_sum(s->comm, buf, s->sum_len, err));
+  const float scale = 1.0f / (float)s->comm->size;
+  at = 0;
+  for (int i = 0; i < s->nparams; i++) {
+    blob *b = s->params[i].b;
+    for (size_t j = 0; j < b->count; j++)
+      b->diff[j] = buf[at + j] * scale;
+    at += b->count;
+  }
+  *loss = buf[at] * scale;
+  return CREMA_OK;
+}
+
+static crema_status solver_new(Caffe__SolverParameter *param, int observable, dist *comm,
+                               solver **out, crema_error *err) {
   *out = NULL;
   solver *s = crema_calloc(1, sizeof *s, err);
-  if (!s) {
+  crema_status st = CREMA_ERR_NOMEM;
+  if (s) {
+    s->param = param;
+    s->observable = observable;
+    s->comm = comm;
+    st = solver_init(s, err);
+  } else {
     protobuf_c_message_free_unpacked(&param->base, NULL);
-    return CREMA_ERR_NOMEM;
   }
-  s->param = param;
-  s->observable = observable;
-  crema_status st = solver_init(s, err);
+  if (comm && comm->size > 1) {
+    st = agree(comm, st, "to build the solver", err);
+    if (st == CREMA_OK)
+      st = broadcast_state(s, err);
+  }
   if (st != CREMA_OK) {
     solver_free(s);
     return st;
   }
   *out = s;
   return CREMA_OK;
+}
+
+crema_status solver_create_nets(Caffe__SolverParameter *param, int observable, solver **out,
+                                crema_error *err) {
+  return solver_new(param, observable, NULL, out, err);
+}
+
+crema_status solver_create_dist(Caffe__SolverParameter *param, dist *comm, solver **out,
+                                crema_error *err) {
+  return solver_new(param, 0, comm, out, err);
 }
 
 void solver_free(solver *s) {
@@ -380,6 +492,7 @@ void solver_free(solver *s) {
   net_free(s->train);
   free(s->params);
   free(s->losses);
+  free(s->sum_buf);
   if (s->param)
     protobuf_c_message_free_unpacked(&s->param->base, NULL);
   free(s);
@@ -434,6 +547,8 @@ void solver_settle_diffs(solver *s) {
 }
 
 crema_status solver_snapshot(solver *s, crema_error *err) {
+  if (!is_root(s))
+    return CREMA_OK;
   if (!s->param->snapshot_prefix)
     return crema_fail(err, CREMA_ERR_INVALID, "solver: cannot snapshot without snapshot_prefix");
   if (s->param->snapshot_diff)
@@ -455,7 +570,7 @@ crema_status solver_snapshot(solver *s, crema_error *err) {
   return st;
 }
 
-crema_status solver_restore(solver *s, const char *state_path, crema_error *err) {
+static crema_status restore_local(solver *s, const char *state_path, crema_error *err) {
   if (path_has_suffix(state_path, ".h5"))
     return crema_fail(err, CREMA_ERR_UNSUPPORTED,
                       "%s: HDF5 solver states are not supported by crema", state_path);
@@ -483,6 +598,20 @@ crema_status solver_restore(solver *s, const char *state_path, crema_error *err)
   }
   protobuf_c_message_free_unpacked(&st->base, NULL);
   return rc;
+}
+
+crema_status solver_restore(solver *s, const char *state_path, crema_error *err) {
+  if (!distributed(s))
+    return restore_local(s, state_path, err);
+  solver_settle_diffs(s);
+  crema_status st = is_root(s) ? restore_local(s, state_path, err) : CREMA_OK;
+  int root_st = st;
+  CREMA_TRY(dist_broadcast(s->comm, &root_st, sizeof root_st, err));
+  if (st != CREMA_OK)
+    return st;
+  if (root_st != CREMA_OK)
+    return crema_fail(err, CREMA_ERR_INTERRUPTED, "rank 0 failed to restore %s", state_path);
+  return broadcast_state(s, err);
 }
 
 /* ---- testing ---------------------------------------------------------- */
@@ -665,6 +794,29 @@ static crema_status apply_update(solver *s, int display, crema_error *err) {
   return CREMA_OK;
 }
 
+/* Rank 0's signals decide for every rank. */
+static crema_status agreed_request(solver *s, solver_action *out, crema_error *err) {
+  *out = is_root(s) ? poll_request(s) : SOLVER_ACTION_NONE;
+  if (!distributed(s))
+    return CREMA_OK;
+  int action = (int)*out;
+  CREMA_TRY(dist_broadcast(s->comm, &action, sizeof action, err));
+  *out = (solver_action)action;
+  return CREMA_OK;
+}
+
+/* Rank 0 alone tests (the others have no test nets); a stop it received
+ * meanwhile stops every rank. */
+static crema_status test_and_agree(solver *s, crema_error *err) {
+  CREMA_TRY(solver_test_all(s, err));
+  if (!distributed(s))
+    return CREMA_OK;
+  int stop = s->requested_early_exit;
+  CREMA_TRY(dist_broadcast(s->comm, &stop, sizeof stop, err));
+  s->requested_early_exit = stop;
+  return CREMA_OK;
+}
+
 static int should_test(const solver *s) {
   const Caffe__SolverParameter *p = s->param;
   return p->test_interval && s->iter % p->test_interval == 0 &&
@@ -681,6 +833,8 @@ static crema_status train_iteration(solver *s, int start_iter, crema_error *err)
     loss += l;
   }
   loss /= (float)p->iter_size;
+  if (distributed(s))
+    CREMA_TRY(sum_over_ranks(s, &loss, err));
   update_smoothed_loss(s, loss, start_iter);
   if (display)
     display_iteration(s);
@@ -699,7 +853,7 @@ crema_status solver_step(solver *s, int iters, crema_error *err) {
       net_clear_param_diffs(s->train);
     s->diffs_cleared = 0;
     if (should_test(s)) {
-      CREMA_TRY(solver_test_all(s, err));
+      CREMA_TRY(test_and_agree(s, err));
       if (s->requested_early_exit)
         break;
     }
@@ -709,7 +863,8 @@ crema_status solver_step(solver *s, int iters, crema_error *err) {
       return st;
     }
     ++s->iter;
-    const solver_action request = poll_request(s);
+    solver_action request;
+    CREMA_TRY(agreed_request(s, &request, err));
     if ((s->param->snapshot && s->iter % s->param->snapshot == 0) ||
         request == SOLVER_ACTION_SNAPSHOT)
       CREMA_TRY(solver_snapshot(s, err));
@@ -723,9 +878,14 @@ crema_status solver_step(solver *s, int iters, crema_error *err) {
   return CREMA_OK;
 }
 
+/* Every rank runs it: the loss shown is that of the ranks' batches. */
 static crema_status final_display(solver *s, int start_iter, crema_error *err) {
   float loss = 0;
   CREMA_TRY(net_forward(s->train, &loss, err));
+  if (distributed(s)) {
+    CREMA_TRY(dist_allreduce_sum(s->comm, &loss, 1, err));
+    loss *= 1.0f / (float)s->comm->size;
+  }
   update_smoothed_loss(s, loss, start_iter);
   LOG_INFO("Iteration %d, loss = %g", s->iter, (double)s->smoothed_loss);
   return CREMA_OK;

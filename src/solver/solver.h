@@ -7,6 +7,7 @@
 
 #include "caffe.pb-c.h"
 #include "core/error.h"
+#include "dist/dist.h"
 #include "graph/net.h"
 #include "solver/signals.h"
 #include "solver/update.h"
@@ -34,6 +35,15 @@ typedef struct solver {
    * whoever shows them must first put the steps back. */
   int diffs_cleared;
   int observable;                 /* nets built with net_options.observable */
+
+  /* Data-parallel training (NULL: one process).  Every rank builds the
+   * train net with its shard of the data and seed random_seed + rank;
+   * rank 0 alone loads weights and snapshots, has test nets, polls for
+   * requests and logs what the others would repeat.  Each iteration's
+   * gradients (and loss) are summed over the ranks with one sum. */
+  dist *comm;                     /* borrowed */
+  float *sum_buf;                 /* the param diffs and the loss, packed */
+  size_t sum_len;
 
   float *losses;                  /* the last average_loss losses */
   int nlosses;
@@ -63,11 +73,18 @@ crema_status solver_create(Caffe__SolverParameter *param, solver **out, crema_er
  * nets' blobs and runs layer ranges). */
 crema_status solver_create_nets(Caffe__SolverParameter *param, int observable, solver **out,
                                 crema_error *err);
+/* The same for one rank of data-parallel training: collective (every rank
+ * of comm calls it).  Only rank 0 loads param->weights; its weights then
+ * reach every rank.  A rank's failure fails every rank's call (naming the
+ * rank), so that all can stop. */
+crema_status solver_create_dist(Caffe__SolverParameter *param, dist *comm, solver **out,
+                                crema_error *err);
 void solver_free(solver *s);
 
 /* Restores iter, current_step, history and the weights of learned_net from
  * a .solverstate (learned_net is looked up as stored, then next to the
- * .solverstate). */
+ * .solverstate).  With a communicator it is collective: rank 0 reads the
+ * files and sends what it read to every rank. */
 crema_status solver_restore(solver *s, const char *state_path, crema_error *err);
 
 /* Trains up to max_iter, snapshots after training, runs the final display
@@ -80,7 +97,7 @@ crema_status solver_step(solver *s, int iters, crema_error *err);
 /* The param diffs as Caffe leaves them after an update: each step. */
 void solver_settle_diffs(solver *s);
 /* Writes the .caffemodel (with the diffs if snapshot_diff) and .solverstate
- * for the current iteration. */
+ * for the current iteration (on rank 0 only: the others return CREMA_OK). */
 crema_status solver_snapshot(solver *s, crema_error *err);
 /* One pass over every test net. */
 crema_status solver_test_all(solver *s, crema_error *err);
