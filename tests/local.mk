@@ -152,6 +152,10 @@ CHECK_UNITS += tests/unit/check_weights_wire
 TESTS += tests/cli/bench_quick.sh
 EXTRA_DIST += tests/cli/bench_quick.sh
 
+# dist: gradient sums and broadcasts through the in-process backend; the
+# data-parallel solver on ranks that are threads
+CHECK_UNITS += tests/unit/check_dist
+
 check_PROGRAMS += $(CHECK_UNITS)
 TESTS += $(CHECK_UNITS)
 
@@ -162,11 +166,3 @@ EXTRA_DIST += tests/cli/exports.sh
 # Optional cross-check against OpenCV's dnn (skipped without python3-opencv).
 TESTS += tests/cli/opencv_deploy.sh
 EXTRA_DIST += tests/cli/opencv_deploy.sh
-
-# dist: gradient sums and broadcasts through the in-process backend; the
-# data-parallel solver on ranks that are threads
-check_PROGRAMS += tests/unit/check_dist
-TESTS += tests/unit/check_dist
-tests_unit_check_dist_SOURCES = tests/unit/check_dist.c
-tests_unit_check_dist_CFLAGS = $(TEST_CFLAGS)
-tests_unit_check_dist_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
