@@ -27,7 +27,7 @@
 #include "crema.h"
 #include "graph/net.h"
 #include "io/upgrade.h"
-#include "math/parallel.h"
+#include "math/blas.h"
 #include "solver/solver.h"
 
 typedef struct bench_args {
@@ -360,7 +360,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
 
 int main(int argc, char **argv) {
   bench_args a = {.iterations = 5, .label_channels = 1};
-  par_blas_stop_workers(); /* OpenBLAS's only user, as the crema command */
+  blas_stop_workers(); /* OpenBLAS's only user, as the crema command */
   if (!parse_args(argc, argv, &a))
     return usage();
   if (!strcmp(a.mode, "load"))

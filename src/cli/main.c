@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "math/parallel.h"
+#include "math/blas.h"
 
 /* One line per subcommand; the run functions live in cmd_<name>.c. */
 
@@ -47,8 +47,8 @@ static void print_usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-  /* This program is OpenBLAS's only user (math/parallel.h says why). */
-  par_blas_stop_workers();
+  /* This program is OpenBLAS's only user (math/blas.h says why). */
+  blas_stop_workers();
   if (argc < 2) {
     print_usage(stderr);
     return 2;

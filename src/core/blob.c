@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/blob.h"
-#include "math/parallel.h"
+#include "core/parallel.h"
 
 /* 64-byte alignment suits AVX-512 loads and OpenBLAS's packing. */
 #define BLOB_ALIGN 64

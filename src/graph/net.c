@@ -4,10 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "graph/net.h"
 #include "graph/plan.h"
 #include "io/upgrade.h"
-#include "math/parallel.h"
+#include "math/blas.h"
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -666,14 +667,33 @@ static void drop_param_diffs(layer *l) {
   }
 }
 
+/* The graph the memory plan works on (graph/plan.h). */
+static plan_graph graph_of(const net *n) {
+  plan_graph g = {.nlayers = n->nlayers,
+                  .nblobs = n->nblobs,
+                  .blobs = n->blobs,
+                  .bottoms = n->bottoms,
+                  .tops = n->tops,
+                  .bottom_ids = n->bottom_ids,
+                  .top_ids = n->top_ids,
+                  .blob_last_use = n->blob_last_use,
+                  .blob_loss_weight = n->blob_loss_weight,
+                  .ninputs = n->ninputs,
+                  .noutputs = n->noutputs,
+                  .input_ids = n->input_ids,
+                  .output_ids = n->output_ids};
+  return g;
+}
+
 static crema_status reshape_layer(net *n, int i, crema_error *err) {
   layer *l = n->layers[i];
+  const plan_graph g = graph_of(n);
   if (n->plan)
-    plan_before_layer(n->plan, n, i);
+    plan_before_layer(n->plan, &g, i);
   if (l->ops->reshape)
     CREMA_TRY(l->ops->reshape(l, &n->bottoms[i], &n->tops[i], err));
   if (n->plan)
-    CREMA_TRY(plan_after_layer(n->plan, n, i, err));
+    CREMA_TRY(plan_after_layer(n->plan, &g, i, err));
   return CREMA_OK;
 }
 
@@ -693,8 +713,9 @@ static crema_status record_input_shapes(net *n, crema_error *err) {
 }
 
 static crema_status setup_layers(net *n, crema_error *err) {
+  const plan_graph g = graph_of(n);
   if (n->plan)
-    plan_begin(n->plan, n);
+    plan_begin(n->plan, &g);
   for (int i = 0; i < n->nlayers; i++) {
     layer *l = n->layers[i];
     if (l->ops->setup)
@@ -721,7 +742,7 @@ static crema_status setup_layers(net *n, crema_error *err) {
         n->blob_need_backward[n->top_ids[i][j]] = 1;
   }
   if (n->plan)
-    plan_finish(n->plan, n);
+    plan_finish(n->plan, &g);
   return record_input_shapes(n, err);
 }
 
@@ -848,8 +869,6 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
     opts = &defaults;
   }
   *out = NULL;
-  /* crema parallelises its own BLAS calls (math/parallel.h says why). */
-  par_blas_one_thread();
   net *n = crema_calloc(1, sizeof *n, err);
   if (!n)
     return CREMA_ERR_NOMEM;
@@ -870,8 +889,10 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
     st = wire_blobs(n, n->backward_enabled, err);
   if (st == CREMA_OK)
     st = create_layers(n, err);
-  if (st == CREMA_OK && infer)
-    st = plan_create(n, &n->plan, err);
+  if (st == CREMA_OK && infer) {
+    const plan_graph g = graph_of(n);
+    st = plan_create(&g, &n->plan, err);
+  }
   if (st == CREMA_OK)
     st = setup_layers(n, err);
   if (st == CREMA_OK)
@@ -943,12 +964,13 @@ void net_free(net *n) {
 /* ---- running ------------------------------------------------------------ */
 
 crema_status net_reshape(net *n, crema_error *err) {
+  const plan_graph g = graph_of(n);
   if (n->plan)
-    plan_begin(n->plan, n);
+    plan_begin(n->plan, &g);
   for (int i = 0; i < n->nlayers; i++)
     CREMA_TRY(reshape_layer(n, i, err));
   if (n->plan)
-    plan_finish(n->plan, n);
+    plan_finish(n->plan, &g);
   return record_input_shapes(n, err);
 }
 
@@ -962,7 +984,11 @@ static int inputs_changed(const net *n) {
   return 0;
 }
 
-crema_status net_forward_layer(net *n, int i, float *loss, crema_error *err) {
+/* Every pass runs its layers with OpenBLAS on the calling thread, set
+ * and restored around it (math/blas.h says why): a host's own BLAS calls
+ * keep their threads. */
+
+static crema_status forward_layer(net *n, int i, float *loss, crema_error *err) {
   layer *l = n->layers[i];
   CREMA_TRY(l->ops->forward(l, &n->bottoms[i], &n->tops[i], err));
   double sum = 0;
@@ -998,13 +1024,13 @@ static crema_status forward_source_layer(net *n, int i, float *loss, crema_error
   enum { MAX_SAVED = 8 };
   int saved[MAX_SAVED * (BLOB_MAX_AXES + 1)];
   if (n->tops[i].n > MAX_SAVED)
-    return net_forward_layer(n, i, loss, err);
+    return forward_layer(n, i, loss, err);
   for (int j = 0; j < n->tops[i].n; j++) {
     const blob *t = n->tops[i].v[j];
     saved[j * (BLOB_MAX_AXES + 1)] = t->num_axes;
     memcpy(saved + j * (BLOB_MAX_AXES + 1) + 1, t->shape, sizeof t->shape);
   }
-  CREMA_TRY(net_forward_layer(n, i, loss, err));
+  CREMA_TRY(forward_layer(n, i, loss, err));
   /* As Caffe, whose every Layer::Forward reshapes first: the layers after
    * this one take the new shape.  Source tops keep their own storage (the
    * memory plan pins them), so re-planning keeps the batch just read. */
@@ -1013,7 +1039,14 @@ static crema_status forward_source_layer(net *n, int i, float *loss, crema_error
   return CREMA_OK;
 }
 
-crema_status net_forward(net *n, float *loss, crema_error *err) {
+crema_status net_forward_layer(net *n, int i, float *loss, crema_error *err) {
+  const int blas = blas_threads_enter();
+  crema_status st = forward_layer(n, i, loss, err);
+  blas_threads_leave(blas);
+  return st;
+}
+
+static crema_status forward_all(net *n, float *loss, crema_error *err) {
   if (inputs_changed(n))
     CREMA_TRY(net_reshape(n, err));
   float total = 0;
@@ -1022,12 +1055,19 @@ crema_status net_forward(net *n, float *loss, crema_error *err) {
     if (n->bottoms[i].n == 0)
       CREMA_TRY(forward_source_layer(n, i, &li, err));
     else
-      CREMA_TRY(net_forward_layer(n, i, &li, err));
+      CREMA_TRY(forward_layer(n, i, &li, err));
     total += li;
   }
   if (loss)
     *loss = total;
   return CREMA_OK;
+}
+
+crema_status net_forward(net *n, float *loss, crema_error *err) {
+  const int blas = blas_threads_enter();
+  crema_status st = forward_all(n, loss, err);
+  blas_threads_leave(blas);
+  return st;
 }
 
 static crema_status check_range(const net *n, int first, int last, const char *what,
@@ -1039,7 +1079,7 @@ static crema_status check_range(const net *n, int first, int last, const char *w
   return CREMA_OK;
 }
 
-crema_status net_forward_range(net *n, int start, int end, float *loss, crema_error *err) {
+static crema_status forward_range(net *n, int start, int end, float *loss, crema_error *err) {
   CREMA_TRY(check_range(n, start, end, "forward", err));
   if (n->plan)
     return crema_fail(err, CREMA_ERR_INVALID,
@@ -1049,12 +1089,19 @@ crema_status net_forward_range(net *n, int start, int end, float *loss, crema_er
   for (int i = start; i <= end; i++) {
     float li = 0;
     CREMA_TRY(reshape_layer(n, i, err));
-    CREMA_TRY(net_forward_layer(n, i, &li, err));
+    CREMA_TRY(forward_layer(n, i, &li, err));
     total += li;
   }
   if (loss)
     *loss = total;
   return record_input_shapes(n, err);
+}
+
+crema_status net_forward_range(net *n, int start, int end, float *loss, crema_error *err) {
+  const int blas = blas_threads_enter();
+  crema_status st = forward_range(n, start, end, loss, err);
+  blas_threads_leave(blas);
+  return st;
 }
 
 void net_seed_loss_diffs(net *n) {
@@ -1068,7 +1115,7 @@ void net_seed_loss_diffs(net *n) {
   }
 }
 
-crema_status net_backward_layer(net *n, int i, crema_error *err) {
+static crema_status backward_layer(net *n, int i, crema_error *err) {
   if (!n->layer_need_backward[i])
     return CREMA_OK;
   layer *l = n->layers[i];
@@ -1081,15 +1128,25 @@ crema_status net_backward_layer(net *n, int i, crema_error *err) {
   return CREMA_OK;
 }
 
+crema_status net_backward_layer(net *n, int i, crema_error *err) {
+  const int blas = blas_threads_enter();
+  crema_status st = backward_layer(n, i, err);
+  blas_threads_leave(blas);
+  return st;
+}
+
 static crema_status backward_layers(net *n, int start, int end, crema_error *err) {
   if (!n->backward_enabled)
     return crema_fail(err, CREMA_ERR_INVALID,
                       "net '%s' was built for inference (TEST phase without backward): it keeps "
                       "no gradients", n->name);
   net_seed_loss_diffs(n);
-  for (int i = start; i >= end; i--)
-    CREMA_TRY(net_backward_layer(n, i, err));
-  return CREMA_OK;
+  const int blas = blas_threads_enter();
+  crema_status st = CREMA_OK;
+  for (int i = start; st == CREMA_OK && i >= end; i--)
+    st = backward_layer(n, i, err);
+  blas_threads_leave(blas);
+  return st;
 }
 
 crema_status net_backward(net *n, crema_error *err) {

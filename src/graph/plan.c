@@ -45,7 +45,7 @@ void plan_free(net_plan *p) {
   free(p);
 }
 
-crema_status plan_create(const net *n, net_plan **out, crema_error *err) {
+crema_status plan_create(const plan_graph *n, net_plan **out, crema_error *err) {
   net_plan *p = crema_calloc(1, sizeof *p, err);
   if (!p)
     return CREMA_ERR_NOMEM;
@@ -79,7 +79,7 @@ crema_status plan_create(const net *n, net_plan **out, crema_error *err) {
   return CREMA_OK;
 }
 
-void plan_begin(net_plan *p, net *n) {
+void plan_begin(net_plan *p, const plan_graph *n) {
   (void)n;
   p->ngroups = 0;
   for (int b = 0; b < p->nblobs; b++)
@@ -88,11 +88,11 @@ void plan_begin(net_plan *p, net *n) {
     p->bufs[k].busy = 0;
 }
 
-static int blob_is_pinned(const net_plan *p, const net *n, int id) {
+static int blob_is_pinned(const net_plan *p, const plan_graph *n, int id) {
   return p->pinned[id] || n->blob_loss_weight[id] != 0.0f;
 }
 
-void plan_before_layer(net_plan *p, net *n, int i) {
+void plan_before_layer(net_plan *p, const plan_graph *n, int i) {
   for (int j = 0; j < n->tops[i].n; j++) {
     int id = n->top_ids[i][j];
     blob *b = n->blobs[id];
@@ -155,7 +155,7 @@ static int acquire_buffer(net_plan *p, size_t need, crema_error *err) {
   return best;
 }
 
-static int aliased_bottom(const net *n, int i, const blob *top) {
+static int aliased_bottom(const plan_graph *n, int i, const blob *top) {
   if (!top->data || top->owns_data)
     return -1;
   for (int k = 0; k < n->bottoms[i].n; k++)
@@ -164,7 +164,7 @@ static int aliased_bottom(const net *n, int i, const blob *top) {
   return -1;
 }
 
-static void join_group(net_plan *p, net *n, int id, int bottom_id) {
+static void join_group(net_plan *p, const plan_graph *n, int id, int bottom_id) {
   int g = p->group[bottom_id];
   if (g < 0) {
     p->group[id] = PLAN_UNMANAGED;
@@ -177,7 +177,7 @@ static void join_group(net_plan *p, net *n, int id, int bottom_id) {
     p->groups[g].pinned = 1;
 }
 
-static crema_status place_top(net_plan *p, net *n, int i, int id, crema_error *err) {
+static crema_status place_top(net_plan *p, const plan_graph *n, int i, int id, crema_error *err) {
   blob *b = n->blobs[id];
   int src = aliased_bottom(n, i, b);
   if (src >= 0) {
@@ -207,7 +207,7 @@ static crema_status place_top(net_plan *p, net *n, int i, int id, crema_error *e
   return CREMA_OK;
 }
 
-crema_status plan_after_layer(net_plan *p, net *n, int i, crema_error *err) {
+crema_status plan_after_layer(net_plan *p, const plan_graph *n, int i, crema_error *err) {
   for (int j = 0; j < n->tops[i].n; j++) {
     int id = n->top_ids[i][j];
     if (p->def_layer[id] == i && p->group[id] == -1)
@@ -223,7 +223,7 @@ crema_status plan_after_layer(net_plan *p, net *n, int i, crema_error *err) {
   return CREMA_OK;
 }
 
-void plan_finish(net_plan *p, net *n) {
+void plan_finish(net_plan *p, const plan_graph *n) {
   for (int id = 0; id < p->nblobs; id++) {
     int g = p->group[id];
     if (g < 0)

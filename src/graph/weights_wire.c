@@ -5,12 +5,12 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/parallel.h"
 #include "graph/weights.h"
 #include "graph/weights_wire.h"
 #include "io/binary.h"
 #include "io/file.h"
 #include "io/wire.h"
-#include "math/parallel.h"
 
 /* Field numbers of caffe.proto. */
 enum {

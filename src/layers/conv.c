@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "math/conv_engine.h"
-#include "math/parallel.h"
+#include "math/elementwise.h"
 
 /* Kernel, stride, pad and dilation above this are treated as hostile. */
 #define CONV_MAX_PARAM (1 << 24)
@@ -299,46 +300,6 @@ static crema_status conv_reshape(layer *l, const blob_list *bottom, const blob_l
   return CREMA_OK;
 }
 
-/* Eight partial sums, so the compiler can keep them in one vector (a single
- * running sum is a chain of dependent additions it may not reorder). */
-#define BIAS_LANES 8
-
-static void bias_diff_channels(float *restrict bias_diff, const float *restrict top_diff,
-                               long c0, long c1, size_t spatial) {
-  for (long c = c0; c < c1; c++) {
-    const float *restrict t = top_diff + (size_t)c * spatial;
-    float part[BIAS_LANES] = {0};
-    size_t i = 0;
-    for (; i + BIAS_LANES <= spatial; i += BIAS_LANES)
-      for (int k = 0; k < BIAS_LANES; k++)
-        part[k] += t[i + k];
-    float sum = 0.0f;
-    for (; i < spatial; i++)
-      sum += t[i];
-    for (int k = 0; k < BIAS_LANES; k++)
-      sum += part[k];
-    bias_diff[c] += sum;
-  }
-}
-
-/* Channels are independent: the team splits them for large outputs. */
-typedef struct bias_job {
-  float *bias_diff;
-  const float *top_diff;
-  size_t spatial;
-} bias_job;
-
-static void bias_range(long lo, long hi, void *ctx) {
-  const bias_job *j = ctx;
-  bias_diff_channels(j->bias_diff, j->top_diff, lo, hi, j->spatial);
-}
-
-static void accumulate_bias_diff(float *bias_diff, const float *top_diff, int channels,
-                                 size_t spatial) {
-  bias_job j = {bias_diff, top_diff, spatial};
-  par_for(channels, par_min_items(spatial), bias_range, &j);
-}
-
 static crema_status conv_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                  crema_error *err) {
   conv_priv *p = l->priv;
@@ -389,7 +350,7 @@ static crema_status conv_backward(layer *l, const blob_list *top, const int *pro
       const float *dy = top_diff + (size_t)n * p->top_dim;
       const float *xn = x + (size_t)n * p->bottom_dim;
       if (want_b)
-        accumulate_bias_diff(l->blobs[1]->diff, dy, p->num_output, p->out_spatial);
+        ew_channel_sums_add(l->blobs[1]->diff, dy, p->num_output, p->out_spatial);
       if (want_w) {
         if (p->reverse)
           p->engine.backward_weights(&p->geom, dy, xn, w_diff, ws);

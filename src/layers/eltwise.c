@@ -11,7 +11,7 @@
 
 #include "layers/layer.h"
 #include "layers/registry.h"
-#include "math/parallel.h"
+#include "math/elementwise.h"
 #include "math/filler.h"
 
 /* ---- Eltwise ---- */
@@ -516,40 +516,6 @@ static crema_status power_reshape(layer *l, const blob_list *bottom, const blob_
   return layer_reshape_like(l, top->v[0], bottom->v[0], err);
 }
 
-/* y = x * scale + shift, skipping the steps Caffe skips (adding 0 would
- * turn -0 into +0), in loops simple enough to vectorise: the weighted
- * side outputs of the segmentation nets are Power layers with power 1. */
-static void power_affine(const float *x, float scale, float shift, float *y, size_t n) {
-  if (scale != 1.0f && shift != 0.0f)
-    for (size_t i = 0; i < n; i++)
-      y[i] = x[i] * scale + shift;
-  else if (scale != 1.0f)
-    for (size_t i = 0; i < n; i++)
-      y[i] = x[i] * scale;
-  else if (shift != 0.0f)
-    for (size_t i = 0; i < n; i++)
-      y[i] = x[i] + shift;
-  else if (y != x)
-    memmove(y, x, n * sizeof(float));
-}
-
-/* power_affine split over the team when long. */
-typedef struct affine_pass {
-  const float *x;
-  float *y;
-  float scale, shift;
-} affine_pass;
-
-static void affine_range(long lo, long hi, void *ctx) {
-  const affine_pass *q = ctx;
-  power_affine(q->x + lo, q->scale, q->shift, q->y + lo, (size_t)(hi - lo));
-}
-
-static void power_affine_all(const float *x, float scale, float shift, float *y, size_t n) {
-  affine_pass q = {x, y, scale, shift};
-  par_for((long)n, PAR_ELEMENTWISE_MIN, affine_range, &q);
-}
-
 static crema_status power_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                   crema_error *err) {
   power_priv *p = l->priv;
@@ -572,7 +538,7 @@ static crema_status power_forward(layer *l, const blob_list *bottom, const blob_
   }
   const float *x = b->data;
   if (c.power == 1.0f) {
-    power_affine_all(x, c.scale, c.shift, y, n);
+    ew_affine(x, c.scale, c.shift, y, n);
     return CREMA_OK;
   }
   for (size_t i = 0; i < n; i++) {
@@ -622,7 +588,7 @@ static crema_status power_backward(layer *l, const blob_list *top, const int *pr
   const float *dy = top->v[0]->diff;
   float *dx = bottom->v[0]->diff;
   if (c.diff_scale == 0.0f || c.power == 1.0f) {
-    power_affine_all(dy, c.diff_scale, 0.0f, dx, n);
+    ew_affine(dy, c.diff_scale, 0.0f, dx, n);
     return CREMA_OK;
   }
   const float *x = p->use_saved ? p->saved : bottom->v[0]->data;

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/parallel.h"
 #include "layers/layer.h"
 #include "math/filler.h"
-#include "math/parallel.h"
 
 crema_status layer_create(const Caffe__LayerParameter *param, Caffe__Phase phase,
                           layer_ctx *ctx, layer **out, crema_error *err) {

@@ -10,12 +10,12 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/parallel.h"
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "layers/softmax.h"
 #include "math/activation.h"
 #include "math/blas.h"
-#include "math/parallel.h"
 
 typedef Caffe__LossParameter__NormalizationMode norm_mode;
 

@@ -16,8 +16,8 @@
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "math/activation.h"
+#include "math/elementwise.h"
 #include "math/filler.h"
-#include "math/parallel.h"
 
 typedef struct neuron_priv {
   float *saved;        /* copy of the input for in-place backward */
@@ -111,43 +111,11 @@ static backward_arrays backward_io(const layer *l, const blob_list *top,
 
 /* ---- ReLU ---- */
 
-/* relu_caffe (math/activation.h) is written with selects rather than
- * fmaxf/fminf, which are library calls here, so that it vectorises. */
+/* The passes are math/elementwise.h's, split over the team when long. */
 
 static float relu_slope(const layer *l) {
   const Caffe__ReLUParameter *rp = l->param->relu_param;
   return rp ? rp->negative_slope : 0.0f;
-}
-
-/* One ReLU pass, split over the team when long. */
-typedef struct relu_pass {
-  forward_arrays f;
-  backward_arrays b;
-  float slope;
-} relu_pass;
-
-static void relu_forward_range(long lo, long hi, void *ctx) {
-  const relu_pass *q = ctx;
-  const float slope = q->slope;
-  for (long i = lo; i < hi; i++)
-    q->f.y[i] = relu_caffe(q->f.x[i], slope);
-}
-
-static void relu_backward_range(long lo, long hi, void *ctx) {
-  const relu_pass *q = ctx;
-  const backward_arrays a = q->b;
-  const float slope = q->slope;
-  /* dy * ((x > 0) + slope * (x <= 0)) written as selects of dy: converted
-   * comparisons compile to branches (comparisons may trap), selects of
-   * values do not.  ivdep: in place, dx is dy and x is y element for
-   * element, each read before it is written, so the loop may run in
-   * vectors (the slowest element-wise pass of a training step ran scalar). */
-#pragma GCC ivdep
-  for (long i = lo; i < hi; i++) {
-    float x = a.x[i], d = a.dy[i];
-    float pos = x > 0 ? d : 0.0f, neg = x <= 0 ? d : 0.0f;
-    a.dx[i] = pos + slope * neg;
-  }
 }
 
 static crema_status relu_forward(layer *l, const blob_list *bottom, const blob_list *top,
@@ -158,8 +126,8 @@ static crema_status relu_forward(layer *l, const blob_list *bottom, const blob_l
   /* Caffe's backward reads the (overwritten) input: right for slope >= 0,
    * where the output keeps the input's sign. */
   CREMA_TRY(keep_input(l, bottom, top, slope < 0, err));
-  relu_pass q = {forward_io(bottom, top), {0}, slope};
-  par_for((long)q.f.n, PAR_ELEMENTWISE_MIN, relu_forward_range, &q);
+  const forward_arrays a = forward_io(bottom, top);
+  ew_relu(a.x, a.y, a.n, slope);
   return CREMA_OK;
 }
 
@@ -167,8 +135,8 @@ static crema_status relu_backward(layer *l, const blob_list *top, const int *pro
                                   const blob_list *bottom, crema_error *err) {
   if (!propagate_down[0])
     return CREMA_OK;
-  relu_pass q = {{0}, backward_io(l, top, bottom), relu_slope(l)};
-  par_for((long)q.b.n, PAR_ELEMENTWISE_MIN, relu_backward_range, &q);
+  const backward_arrays a = backward_io(l, top, bottom);
+  ew_relu_backward(a.x, a.dy, a.dx, a.n, relu_slope(l));
   return CREMA_OK;
 }
 

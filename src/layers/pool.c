@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "math/blas.h"
-#include "math/parallel.h"
 
 #define POOL_MAX_PARAM (1 << 24)
 

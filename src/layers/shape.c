@@ -9,7 +9,7 @@
 
 #include "layers/layer.h"
 #include "layers/registry.h"
-#include "math/parallel.h"
+#include "math/elementwise.h"
 
 static crema_status prefixed(const layer *l, crema_status st, crema_error *err) {
   if (st != CREMA_OK)
@@ -49,47 +49,10 @@ static crema_status axis_layer_setup(layer *l, const blob_list *bottom, const bl
 }
 
 /* Copies between whole and its parts (to_whole: parts -> whole), data or
- * diffs, skipping parts whose want[i] is 0 (want may be NULL).  The team
- * splits the whole blob's values: a member copies the pieces of every
- * segment that fall in its share. */
-typedef struct axis_copy {
-  const blob *whole;
-  const blob_list *parts;
-  const int *want;
-  size_t outer, inner, whole_stride;
-  int axis, to_whole, use_diff;
-} axis_copy;
-
-static void axis_copy_range(long lo, long hi, void *ctx) {
-  const axis_copy *c = ctx;
-  float *w = c->use_diff ? c->whole->diff : c->whole->data;
-  for (size_t o = 0; o < c->outer; o++) {
-    size_t offset = 0;
-    for (int i = 0; i < c->parts->n; i++) {
-      const blob *b = c->parts->v[i];
-      const size_t len = (size_t)b->shape[c->axis] * c->inner;
-      /* The segment [start, start + len) of the whole, clipped to the share. */
-      const size_t start = o * c->whole_stride + offset * c->inner;
-      offset += (size_t)b->shape[c->axis];
-      size_t s0 = start > (size_t)lo ? start : (size_t)lo;
-      size_t s1 = start + len < (size_t)hi ? start + len : (size_t)hi;
-      if (s0 >= s1 || (c->want && !c->want[i]))
-        continue;
-      float *part = (c->use_diff ? b->diff : b->data) + o * len + (s0 - start);
-      if (c->to_whole)
-        memcpy(w + s0, part, (s1 - s0) * sizeof(float));
-      else
-        memcpy(part, w + s0, (s1 - s0) * sizeof(float));
-    }
-  }
-}
-
+ * diffs, skipping parts whose want[i] is 0 (want may be NULL). */
 static void axis_parts_copy(int axis, const blob *whole, const blob_list *parts, int to_whole,
                             int use_diff, const int *want) {
-  axis_copy c = {whole, parts, want, blob_count_range(whole, 0, axis),
-                 blob_count_from(whole, axis + 1), 0, axis, to_whole, use_diff};
-  c.whole_stride = (size_t)whole->shape[axis] * c.inner;
-  par_for((long)(c.outer * c.whole_stride), PAR_ELEMENTWISE_MIN, axis_copy_range, &c);
+  ew_axis_copy(axis, whole, parts->v, parts->n, to_whole, use_diff, want);
 }
 
 static crema_status concat_setup(layer *l, const blob_list *bottom, const blob_list *top,
@@ -261,37 +224,11 @@ static crema_status split_forward(layer *l, const blob_list *bottom, const blob_
 
 /* The bottom's gradient, the sum of the tops': in order, so the sums
  * round as Caffe's do. */
-typedef struct split_sum {
-  const blob_list *top;
-  float *dx;
-} split_sum;
-
-static void split_sum_range(long lo, long hi, void *ctx) {
-  const split_sum *q = ctx;
-  float *dx = q->dx + lo;
-  const size_t n = (size_t)(hi - lo);
-  const float *dy0 = q->top->v[0]->diff + lo;
-  /* The first two in one pass (Caffe's caffe_add, the same sums). */
-  if (q->top->n > 1) {
-    const float *dy1 = q->top->v[1]->diff + lo;
-    for (size_t i = 0; i < n; i++)
-      dx[i] = dy0[i] + dy1[i];
-  } else {
-    memcpy(dx, dy0, n * sizeof(float));
-  }
-  for (int t = 2; t < q->top->n; t++) {
-    const float *dy = q->top->v[t]->diff + lo;
-    for (size_t i = 0; i < n; i++)
-      dx[i] += dy[i];
-  }
-}
-
 static crema_status split_backward(layer *l, const blob_list *top, const int *propagate_down,
                                    const blob_list *bottom, crema_error *err) {
   if (!propagate_down[0])
     return CREMA_OK;
-  split_sum q = {top, bottom->v[0]->diff};
-  par_for((long)bottom->v[0]->count, PAR_ELEMENTWISE_MIN, split_sum_range, &q);
+  ew_sum_diffs(top->v, top->n, bottom->v[0]->diff, bottom->v[0]->count);
   return CREMA_OK;
 }
 

@@ -1,13 +1,39 @@
 #include "config.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "math/blas.h"
-#include "math/parallel.h"
 
-/* OpenBLAS runs on the calling thread (par_blas_one_thread); large
+/* OpenBLAS runs on the calling thread (blas_threads_enter); large
  * products are split here over the team, by blocks of the output. */
+
+int blas_threads_enter(void) {
+  const int saved = openblas_get_num_threads();
+  if (saved != 1)
+    openblas_set_num_threads(1);
+  return saved;
+}
+
+void blas_threads_leave(int saved) {
+  if (saved != 1 && saved > 0)
+    openblas_set_num_threads(saved);
+}
+
+/* OpenBLAS's own (exported) shutdown of its worker threads; weak, so that
+ * another CBLAS links as well. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+static pthread_once_t blas_stop_once = PTHREAD_ONCE_INIT;
+
+static void stop_blas_workers(void) {
+  openblas_set_num_threads(1);
+  if (blas_thread_shutdown_)
+    blas_thread_shutdown_();
+}
+
+void blas_stop_workers(void) { pthread_once(&blas_stop_once, stop_blas_workers); }
 
 /* Multiply-adds below which a product runs on one thread (waking the
  * team's workers costs about as much as 10^5 of them). */

@@ -4,6 +4,30 @@
 
 #include <stddef.h>
 
+/* OpenBLAS's threads and crema's: crema splits its own BLAS calls over its
+ * team (core/parallel.h), so OpenBLAS must run on the calling thread while
+ * crema works.  After every call OpenBLAS's idle workers spin for about
+ * 0.1 s, yielding the core in a loop: next to a team of ours on 2 cores
+ * that cost a quarter of VGG-16's forward time.  The setting is
+ * process-wide, so crema sets it only around its own work, and a host
+ * program's BLAS keeps the threads it chose:
+ *     const int blas = blas_threads_enter();
+ *     ... forward, backward, an update ...
+ *     blas_threads_leave(blas);
+ * Scopes nest.  Two host threads running crema at once may each see the
+ * other's setting for a moment: products stay right, only slower. */
+int blas_threads_enter(void);
+void blas_threads_leave(int saved);
+
+/* Sets OpenBLAS to one thread for good and stops the workers it started
+ * when it was loaded: they spin the same way through the first 0.1 s of
+ * the process, most of loading a model.  Only for programs that are
+ * OpenBLAS's sole user (the crema command, the benchmark): OpenBLAS's
+ * shutdown hangs if another thread is inside a threaded OpenBLAS call, so
+ * the library never calls it.  OpenBLAS restarts them if it is given more
+ * threads. */
+void blas_stop_workers(void);
+
 /* C = alpha * op(A) * op(B) + beta * C; op(A) is M x K, op(B) is K x N,
  * all row-major (caffe_cpu_gemm). */
 void math_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,

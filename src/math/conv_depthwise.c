@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "math/activation.h"
 #include "math/conv_engine.h"
-#include "math/parallel.h"
 
 /* Multiply-adds below which one thread does the whole image (a tenth of
  * a millisecond: the team's workers wake in microseconds). */

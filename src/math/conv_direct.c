@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "math/activation.h"
 #include "math/conv_engine.h"
-#include "math/parallel.h"
 #include "math/simd.h"
 
 #define XB 16 /* output columns per block: two 8-float vectors */

@@ -2,11 +2,10 @@
 
 #include <string.h>
 
+#include "core/parallel.h"
 #include "math/activation.h"
 #include "math/blas.h"
 #include "math/conv_engine.h"
-#include "math/parallel.h"
-#include "math/winograd_wgrad.h"
 
 /* Caffe skips im2col when the column matrix would equal the image. */
 static int is_pointwise(const conv_geom *g) {
@@ -267,7 +266,7 @@ void conv_engine_resolve(const char *name, const conv_geom *g, conv_engine *out,
   /* On tiny images Winograd's weight gradient loses to SGEMM (its
    * per-filter transforms stop being amortised over tiles), which its own
    * preference says, whatever the forward pass's. */
-  if (is_auto(name) && want == &conv_engine_winograd && !wino_wgrad_preferred(g))
+  if (is_auto(name) && want->weights_preferred && !want->weights_preferred(g))
     out->backward_weights = NULL;
   size_t ws = workspace_of(want, g);
   int needs_base = 0;

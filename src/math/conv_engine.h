@@ -39,6 +39,9 @@ typedef struct conv_engine {
   int (*supports)(const conv_geom *g);
   /* Whether "auto" should pick it for this geometry (NULL: never). */
   int (*preferred)(const conv_geom *g);
+  /* Whether "auto", having picked it, should keep its weight gradient too
+   * (NULL: yes); else gemm's runs. */
+  int (*weights_preferred)(const conv_geom *g);
   /* Scratch floats one call needs (shared by the three operations). */
   size_t (*workspace)(const conv_geom *g);
   /* out = conv(in, w) (+ bias[channel] when bias is not NULL), through

@@ -42,8 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parallel.h"
 #include "math/conv_engine.h"
-#include "math/parallel.h"
 #include "math/simd.h"
 #include "math/winograd_wgrad.h"
 
@@ -866,6 +866,7 @@ const conv_engine conv_engine_winograd = {
     .name = "winograd",
     .supports = winograd_supports,
     .preferred = winograd_preferred,
+    .weights_preferred = wino_wgrad_preferred,
     .workspace = winograd_workspace,
     .forward = winograd_forward,
     .backward_data = winograd_backward_data,

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "math/parallel.h"
+#include "core/parallel.h"
 #include "math/simd.h"
 #include "math/winograd_wgrad.h"
 

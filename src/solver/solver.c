@@ -14,6 +14,7 @@
 #include "io/file.h"
 #include "io/text.h"
 #include "io/upgrade.h"
+#include "math/blas.h"
 #include "solver/lr_policy.h"
 #include "solver/solver.h"
 #include "solver/state.h"
@@ -857,7 +858,10 @@ crema_status solver_step(solver *s, int iters, crema_error *err) {
       if (s->requested_early_exit)
         break;
     }
+    /* The update's BLAS calls too run on this thread (math/blas.h). */
+    const int blas = blas_threads_enter();
     crema_status st = train_iteration(s, start_iter, err);
+    blas_threads_leave(blas);
     if (st != CREMA_OK) {
       crema_error_prefix(err, "iteration %d: ", s->iter);
       return st;

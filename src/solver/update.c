@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/parallel.h"
 #include "math/blas.h"
-#include "math/parallel.h"
 #include "solver/update.h"
 
 /* Element-wise steps mirror Caffe's sequence of BLAS-like calls so the float

@@ -14,7 +14,6 @@
 #include <cblas.h>
 
 #include "math/blas.h"
-#include "math/parallel.h"
 
 static void fill(float *x, size_t n, unsigned seed) {
   unsigned s = seed * 2654435761u + 7u;
@@ -148,8 +147,8 @@ END_TEST
  * idempotent, leaves crema's products right, and OpenBLAS still runs
  * threaded when given threads again (it restarts its workers). */
 START_TEST(test_stop_blas_workers) {
-  par_blas_stop_workers();
-  par_blas_stop_workers();
+  blas_stop_workers();
+  blas_stop_workers();
   run(&shapes[0], 0, 1, 2, 1.0f, 0.0f);
   const int n = 384;
   float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));

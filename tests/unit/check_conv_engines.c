@@ -13,9 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/parallel.h"
 #include "math/activation.h"
 #include "math/conv_engine.h"
-#include "math/parallel.h"
 #include "math/winograd_wgrad.h"
 
 static const char *const engine_names[] = {"gemm", "winograd", "direct", "depthwise", "auto"};

@@ -1,8 +1,9 @@
-/* A small fork-join team for the kernels.
+/* A small fork-join team for the kernels.  It lives in core so that
+ * everything above (blobs, math, layers, graph) can split work over it.
  *
  * Each thread that starts a job owns its workers: they are started on its
  * first parallel job, kept between jobs and joined when it exits (see
- * math/parallel.c).  Waiting members poll briefly and then sleep, so the
+ * core/parallel.c).  Waiting members poll briefly and then sleep, so the
  * team never keeps a core busy for long once its work is done: on a 2-core
  * machine a spinning OpenMP runtime next to OpenBLAS's threads made
  * convolution several times slower. */
@@ -23,20 +24,6 @@ typedef void (*par_body)(par_team *team, int tid, int nthreads, void *ctx);
 /* Threads crema uses: OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS (as
  * OpenBLAS reads them), else the online CPUs. */
 int par_threads(void);
-
-/* Runs OpenBLAS on the calling thread only; crema splits its own BLAS
- * calls over its teams (math/blas.c).  After every call OpenBLAS's idle
- * workers spin for about 0.1 s, yielding the core in a loop: next to a
- * team of ours on 2 cores that cost a quarter of VGG-16's forward time. */
-void par_blas_one_thread(void);
-
-/* par_blas_one_thread, and stops the workers OpenBLAS started when it was
- * loaded: they spin the same way through the first 0.1 s of the process,
- * most of loading a model.  Only for programs that are OpenBLAS's sole
- * user (the crema command, the benchmark): OpenBLAS's shutdown hangs if
- * another thread is inside a threaded OpenBLAS call, so the library never
- * calls it.  OpenBLAS restarts them if it is given more threads. */
-void par_blas_stop_workers(void);
 
 /* Runs body on up to nthreads threads (the caller is member 0).  When a
  * thread cannot be started the team is simply smaller: body must split its

@@ -1,13 +1,12 @@
 #include "config.h"
 
-#include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
 
-#include "math/parallel.h"
+#include "core/parallel.h"
 
 /* Barrier polls before sleeping: about 0.5 ms on Zen 3 (a pause is some 30
  * ns there, longer on other cores), longer than the gap between members
@@ -91,24 +90,6 @@ int par_threads(void) {
   }
   return n;
 }
-
-void par_blas_one_thread(void) {
-  if (openblas_get_num_threads() != 1)
-    openblas_set_num_threads(1);
-}
-
-/* OpenBLAS's own (exported) shutdown of its worker threads; weak, so that
- * another CBLAS links as well. */
-extern int blas_thread_shutdown_(void) __attribute__((weak));
-static pthread_once_t blas_stop_once = PTHREAD_ONCE_INIT;
-
-static void stop_blas_workers(void) {
-  par_blas_one_thread();
-  if (blas_thread_shutdown_)
-    blas_thread_shutdown_();
-}
-
-void par_blas_stop_workers(void) { pthread_once(&blas_stop_once, stop_blas_workers); }
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
