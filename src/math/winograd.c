@@ -5,7 +5,10 @@
  * convolution becomes 36 independent matrix products over channels,
  *     M[xi] (K x tiles) = U[xi] (K x C) * V[xi] (C x tiles),
  * after which each 6x6 block of M maps back to a 4x4 output tile: 36
- * multiply-adds per tile and channel pair instead of 144.
+ * multiply-adds per tile and channel pair instead of 144.  The transform
+ * matrices (B^T, G, A^T) follow from the interpolation points, chosen in
+ * math/winograd_points.h for accuracy; the products sum their channels in
+ * chains (WINO_CHAIN) for the same reason.
  *
  * Work goes in blocks of tiles so the scratch stays a few MB at any image
  * size.  On a large image each member of the team takes whole blocks:
@@ -45,6 +48,7 @@
 #include "core/parallel.h"
 #include "math/conv_engine.h"
 #include "math/simd.h"
+#include "math/winograd_points.h"
 #include "math/winograd_wgrad.h"
 
 #define WT 6       /* transformed tile side */
@@ -247,35 +251,17 @@ typedef float v4 __attribute__((vector_size(16)));
 
 /* ---- filter transform: U = G g G^T, 8 input channels per vector ---- */
 
-/* Component a of G times the column (g0, g1, g2). */
-WINO_INLINE v8 filter_comp(int a, v8 g0, v8 g1, v8 g2) {
-  switch (a) {
-  case 0:
-    return 0.25f * g0;
-  case 1:
-    return (-1.0f / 6) * (g0 + g1 + g2);
-  case 2:
-    return (-1.0f / 6) * (g0 + g2 - g1);
-  case 3:
-    return (1.0f / 24) * g0 + (1.0f / 12) * g1 + (1.0f / 6) * g2;
-  case 4:
-    return (1.0f / 24) * g0 - (1.0f / 12) * g1 + (1.0f / 6) * g2;
-  default:
-    return g2;
-  }
-}
-
 /* G g G^T for the taps g[0..8] of 8 filters: u[xi * xi_stride + lane]. */
 WINO_INLINE void filter_transform(const v8 *g, float *u, size_t xi_stride) {
 #pragma GCC unroll 6
   for (int a = 0; a < WT; a++) {
     /* Row a of G g, then times G^T: six values streamed out. */
-    v8 h0 = filter_comp(a, g[0], g[3], g[6]);
-    v8 h1 = filter_comp(a, g[1], g[4], g[7]);
-    v8 h2 = filter_comp(a, g[2], g[5], g[8]);
+    v8 h0 = wino_filter_comp(a, g[0], g[3], g[6]);
+    v8 h1 = wino_filter_comp(a, g[1], g[4], g[7]);
+    v8 h2 = wino_filter_comp(a, g[2], g[5], g[8]);
 #pragma GCC unroll 6
     for (int b = 0; b < WT; b++)
-      st8(u + (size_t)(a * WT + b) * xi_stride, filter_comp(b, h0, h1, h2));
+      st8(u + (size_t)(a * WT + b) * xi_stride, wino_filter_comp(b, h0, h1, h2));
   }
 }
 
@@ -326,15 +312,6 @@ WINO_INLINE void filter_group_body(const wino_plan *p, const float *w, int k, in
 
 /* ---- input transform: V = B^T d B, 8 tiles per vector ---- */
 
-WINO_INLINE void input_1d(v8 d0, v8 d1, v8 d2, v8 d3, v8 d4, v8 d5, v8 *o, int step) {
-  o[0] = 4.0f * d0 - 5.0f * d2 + d4;
-  o[step] = d3 + d4 - 4.0f * (d1 + d2);
-  o[2 * step] = 4.0f * (d1 - d2) + d4 - d3;
-  o[3 * step] = 2.0f * (d3 - d1) + d4 - d2;
-  o[4 * step] = 2.0f * (d1 - d3) + d4 - d2;
-  o[5 * step] = 4.0f * d1 - 5.0f * d3 + d5;
-}
-
 /* Zero rows for lanes past the last tile. */
 static const float zero_row[8];
 
@@ -366,12 +343,12 @@ WINO_INLINE void input_transform(const float *const *src, const size_t *ld, floa
     for (int l = 0; l < 8; l++)
       r[l] = ld8(src[l] + i * ld[l]);
     transpose8(r, d);
-    input_1d(d[0], d[1], d[2], d[3], d[4], d[5], h + i * WT, 1);
+    wino_input_1d(d[0], d[1], d[2], d[3], d[4], d[5], h + i * WT, 1);
   }
 #pragma GCC unroll 6
   for (int b = 0; b < WT; b++) {
     v8 o[WT];
-    input_1d(h[b], h[WT + b], h[2 * WT + b], h[3 * WT + b], h[4 * WT + b], h[5 * WT + b], o, 1);
+    wino_input_1d(h[b], h[WT + b], h[2 * WT + b], h[3 * WT + b], h[4 * WT + b], h[5 * WT + b], o, 1);
 #pragma GCC unroll 6
     for (int a = 0; a < WT; a++)
       st8(v + (size_t)(a * WT + b) * xi_stride, o[a]);
@@ -424,36 +401,34 @@ WINO_INLINE void input_group_body(const wino_plan *p, const float *img, long t0,
 /* ---- the 36 products: a 6 x 16 register block over all channels ---- */
 
 /* m (6 x 16, rows ldm apart) = (or +=, when acc) u (6 rows of kc values,
- * ldu apart) times v (kc x 16): simd_product_6x16. */
+ * ldu apart) times v (kc x 16): wino_product_6x16, in chains. */
 
-/* The same for the first 8 lanes of the panel only. */
+/* The same for the first 8 lanes of the panel only: six accumulators for
+ * a chain of WINO_CHAIN channels, six for the chains' sum. */
 WINO_INLINE void product_half_body(int kc, const float *u, size_t ldu, const float *v, float *m,
                                    size_t ldm, int acc) {
-  v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0};
+  v8 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0};
   const float *u0 = u, *u1 = u + ldu, *u2 = u + 2 * ldu, *u3 = u + 3 * ldu;
   const float *u4 = u + 4 * ldu, *u5 = u + 5 * ldu;
-  for (int c = 0; c < kc; c++, v += LANES) {
-    v8 b = ld8(v);
-    a0 += u0[c] * b, a1 += u1[c] * b, a2 += u2[c] * b;
-    a3 += u3[c] * b, a4 += u4[c] * b, a5 += u5[c] * b;
+  for (int c0 = 0; c0 < kc; c0 += WINO_CHAIN) {
+    const int end = kc - c0 < WINO_CHAIN ? kc : c0 + WINO_CHAIN;
+    v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0};
+    for (int c = c0; c < end; c++, v += LANES) {
+      v8 b = ld8(v);
+      a0 += u0[c] * b, a1 += u1[c] * b, a2 += u2[c] * b;
+      a3 += u3[c] * b, a4 += u4[c] * b, a5 += u5[c] * b;
+    }
+    s0 += a0, s1 += a1, s2 += a2, s3 += a3, s4 += a4, s5 += a5;
   }
   if (acc) {
-    a0 += ld8(m), a1 += ld8(m + ldm), a2 += ld8(m + 2 * ldm);
-    a3 += ld8(m + 3 * ldm), a4 += ld8(m + 4 * ldm), a5 += ld8(m + 5 * ldm);
+    s0 += ld8(m), s1 += ld8(m + ldm), s2 += ld8(m + 2 * ldm);
+    s3 += ld8(m + 3 * ldm), s4 += ld8(m + 4 * ldm), s5 += ld8(m + 5 * ldm);
   }
-  st8(m, a0), st8(m + ldm, a1), st8(m + 2 * ldm, a2);
-  st8(m + 3 * ldm, a3), st8(m + 4 * ldm, a4), st8(m + 5 * ldm, a5);
+  st8(m, s0), st8(m + ldm, s1), st8(m + 2 * ldm, s2);
+  st8(m + 3 * ldm, s3), st8(m + 4 * ldm, s4), st8(m + 5 * ldm, s5);
 }
 
 /* ---- output transform: Y = A^T M A, plus bias ---- */
-
-WINO_INLINE void output_1d(v8 m0, v8 m1, v8 m2, v8 m3, v8 m4, v8 m5, v8 *o) {
-  v8 s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
-  o[0] = m0 + s12 + s34;
-  o[1] = d12 + 2.0f * d34;
-  o[2] = s12 + 4.0f * s34;
-  o[3] = d12 + 8.0f * d34 + m5;
-}
 
 WINO_INLINE void st4(float *p, v4 v) { memcpy(p, &v, sizeof v); }
 
@@ -467,7 +442,7 @@ WINO_INLINE void output_transform(const float *m, size_t xi_stride, float bias, 
 #pragma GCC unroll 6
   for (int b = 0; b < WT; b++) {
     v8 o[4];
-    output_1d(ld8(m + (size_t)b * xi_stride), ld8(m + (size_t)(WT + b) * xi_stride),
+    wino_output_1d(ld8(m + (size_t)b * xi_stride), ld8(m + (size_t)(WT + b) * xi_stride),
               ld8(m + (size_t)(2 * WT + b) * xi_stride), ld8(m + (size_t)(3 * WT + b) * xi_stride),
               ld8(m + (size_t)(4 * WT + b) * xi_stride), ld8(m + (size_t)(5 * WT + b) * xi_stride),
               o);
@@ -478,7 +453,7 @@ WINO_INLINE void output_transform(const float *m, size_t xi_stride, float bias, 
   for (int q = 0; q < 4; q++) {
     v8 o[4];
     const v8 *sq = s + q * WT;
-    output_1d(sq[0], sq[1], sq[2], sq[3], sq[4], sq[5], o);
+    wino_output_1d(sq[0], sq[1], sq[2], sq[3], sq[4], sq[5], o);
     for (int j = 0; j < 4; j++)
       o[j] = relu ? relu8(o[j] + bias) : o[j] + bias;
     v8 lo01 = unpack_lo(o[0], o[1]), lo23 = unpack_lo(o[2], o[3]);
@@ -568,7 +543,7 @@ typedef struct wino_kernels {
   }                                                                                         \
   attr static void product_block_##suffix(int kc, const float *u, size_t ldu, const float *v, \
                                           float *m, size_t ldm, int acc) {                  \
-    simd_product_6x16(kc, u, ldu, v, m, ldm, acc);                                          \
+    wino_product_6x16(kc, u, ldu, v, m, ldm, acc);                                          \
   }                                                                                         \
   attr static void product_half_##suffix(int kc, const float *u, size_t ldu, const float *v,  \
                                          float *m, size_t ldm, int acc) {                   \

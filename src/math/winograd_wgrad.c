@@ -6,7 +6,9 @@
  * transformed points xi, a matrix product
  *     dU[xi] (K x C) = Mdy[xi] (K x tiles) * V[xi]^T (tiles x C),
  * which takes 36 multiply-adds per tile and channel pair where im2col +
- * SGEMM takes 144 (9 taps x 16 outputs).
+ * SGEMM takes 144 (9 taps x 16 outputs).  B^T, A and G^T are the
+ * forward's (math/winograd_points.h), and the sums over tiles run in
+ * chains as the forward's over channels.
  *
  * Work goes in blocks of tiles so the scratch stays a few MB at any image
  * size, and in passes over chunks of output channels so dU stays bounded
@@ -29,6 +31,7 @@
 
 #include "core/parallel.h"
 #include "math/simd.h"
+#include "math/winograd_points.h"
 #include "math/winograd_wgrad.h"
 
 #define WT 6     /* transformed tile side */
@@ -244,15 +247,6 @@ static float *align_line(float *ws) {
 
 /* ---- input transform: V = B^T d B ---- */
 
-WG_INLINE void input_1d(v8 d0, v8 d1, v8 d2, v8 d3, v8 d4, v8 d5, v8 *o, int step) {
-  o[0] = 4.0f * d0 - 5.0f * d2 + d4;
-  o[step] = d3 + d4 - 4.0f * (d1 + d2);
-  o[2 * step] = 4.0f * (d1 - d2) + d4 - d3;
-  o[3 * step] = 2.0f * (d3 - d1) + d4 - d2;
-  o[4 * step] = 2.0f * (d1 - d3) + d4 - d2;
-  o[5 * step] = 4.0f * d1 - 5.0f * d3 + d5;
-}
-
 /* d[point] = the 6x6 input block of tile t in channels [0, n) of img (n
  * <= 8); positions outside the image and lanes past n read zero. */
 WG_INLINE void gather_inputs(const wg_plan *p, const float *img, long t, int n, v8 *d) {
@@ -306,10 +300,10 @@ WG_INLINE void input_tile_body(const wg_plan *p, const float *img, long t, int n
     gather_inputs(p, img + (size_t)h * plane, t, nh, d);
     for (int i = 0; i < WT; i++) {
       const v8 *row = d + i * WT;
-      input_1d(row[0], row[1], row[2], row[3], row[4], row[5], r + i * WT, 1);
+      wino_input_1d(row[0], row[1], row[2], row[3], row[4], row[5], r + i * WT, 1);
     }
     for (int b = 0; b < WT; b++)
-      input_1d(r[b], r[WT + b], r[2 * WT + b], r[3 * WT + b], r[4 * WT + b], r[5 * WT + b],
+      wino_input_1d(r[b], r[WT + b], r[2 * WT + b], r[3 * WT + b], r[4 * WT + b], r[5 * WT + b],
                o + b, WT);
     for (int xi = 0; xi < NXI; xi++)
       st8(v + xi * xi_stride + h, o[xi]);
@@ -318,15 +312,6 @@ WG_INLINE void input_tile_body(const wg_plan *p, const float *img, long t, int n
 
 /* ---- output gradient transform: A dY A^T ---- */
 
-WG_INLINE void grad_1d(v8 y0, v8 y1, v8 y2, v8 y3, v8 *o, int step) {
-  v8 e = y0 + y2, f = y1 + y3, h = y0 + 4.0f * y2, k = 2.0f * y1 + 8.0f * y3;
-  o[0] = y0;
-  o[step] = e + f;
-  o[2 * step] = e - f;
-  o[3 * step] = h + k;
-  o[4 * step] = h - k;
-  o[5 * step] = y3;
-}
 
 /* d[point] = the 4x4 output gradient of tiles [t0, t0 + 8) in plane dy;
  * positions past the output and lanes past the last tile read zero. */
@@ -367,9 +352,9 @@ WG_INLINE void grad_panel_body(const wg_plan *p, const float *dy, long t0, float
     v8 d[16], r[4 * WT], o[NXI];
     gather_grads(p, dy, t0 + h, d);
     for (int i = 0; i < 4; i++)
-      grad_1d(d[i * 4], d[i * 4 + 1], d[i * 4 + 2], d[i * 4 + 3], r + i * WT, 1);
+      wino_grad_1d(d[i * 4], d[i * 4 + 1], d[i * 4 + 2], d[i * 4 + 3], r + i * WT, 1);
     for (int b = 0; b < WT; b++)
-      grad_1d(r[b], r[WT + b], r[2 * WT + b], r[3 * WT + b], o + b, WT);
+      wino_grad_1d(r[b], r[WT + b], r[2 * WT + b], r[3 * WT + b], o + b, WT);
     for (int xi = 0; xi < NXI; xi++)
       st8(m + xi * xi_stride + h, o[xi]);
   }
@@ -378,16 +363,9 @@ WG_INLINE void grad_panel_body(const wg_plan *p, const float *dy, long t0, float
 /* ---- products: a 6 x 16 register block, reduction over tiles ---- */
 
 /* c (6 rows of 16, ldc apart) = (or +=, when acc) a (6 rows of n tiles,
- * lda apart) times b (n x 16): simd_product_6x16. */
+ * lda apart) times b (n x 16): wino_product_6x16, in chains. */
 
 /* ---- filter gradient: G^T dU G, 8 input channels per vector ---- */
-
-WG_INLINE void filter_grad_1d(v8 x0, v8 x1, v8 x2, v8 x3, v8 x4, v8 x5, v8 *o, int step) {
-  v8 s12 = x1 + x2, d12 = x2 - x1, s34 = x3 + x4, d34 = x3 - x4;
-  o[0] = 0.25f * x0 - (1.0f / 6) * s12 + (1.0f / 24) * s34;
-  o[step] = (1.0f / 6) * d12 + (1.0f / 12) * d34;
-  o[2 * step] = (1.0f / 6) * (s34 - s12) + x5;
-}
 
 /* wd[lane * 9 + tap] += (G^T dU G)[tap] for lanes [0, n), dU read at
  * du[xi * xi_stride + lane]. */
@@ -397,12 +375,12 @@ WG_INLINE void filter_grad_body(const float *du, size_t xi_stride, int n, float 
     float g[9 * HALF] __attribute__((aligned(32)));
     for (int a = 0; a < WT; a++) {
       const float *row = du + (size_t)a * WT * xi_stride + h;
-      filter_grad_1d(ld8(row), ld8(row + xi_stride), ld8(row + 2 * xi_stride),
+      wino_filter_grad_1d(ld8(row), ld8(row + xi_stride), ld8(row + 2 * xi_stride),
                      ld8(row + 3 * xi_stride), ld8(row + 4 * xi_stride),
                      ld8(row + 5 * xi_stride), h6 + a * 3, 1);
     }
     for (int j = 0; j < 3; j++)
-      filter_grad_1d(h6[j], h6[3 + j], h6[6 + j], h6[9 + j], h6[12 + j], h6[15 + j], o + j, 3);
+      wino_filter_grad_1d(h6[j], h6[3 + j], h6[6 + j], h6[9 + j], h6[12 + j], h6[15 + j], o + j, 3);
     int nh = n - h > HALF ? HALF : n - h;
     float *dst = wd + (size_t)h * 9;
     if (nh == HALF) {
@@ -447,7 +425,7 @@ typedef struct wg_kernels {
   }                                                                                            \
   attr static void product_block_##suffix(int n, const float *a, size_t lda, const float *b,   \
                                           float *c, size_t ldc, int acc) {                     \
-    simd_product_6x16(n, a, lda, b, c, ldc, acc);                                              \
+    wino_product_6x16(n, a, lda, b, c, ldc, acc);                                              \
   }                                                                                            \
   attr static void filter_grad_##suffix(const float *du, size_t xi_stride, int n, float *wd) { \
     filter_grad_body(du, xi_stride, n, wd);                                                    \
