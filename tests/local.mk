@@ -146,7 +146,7 @@ CHECK_UNITS += tests/unit/check_lesion
 TESTS += tests/cli/lesion_cli.sh tests/cli/lesion_e2e.sh
 EXTRA_DIST += tests/cli/lesion_cli.sh tests/cli/lesion_e2e.sh
 
-# graph: the wire-format weights loader and crema init; bench/run --quick
+# io: the wire-format weights reader (io/weights_source.c) and crema init; bench/run --quick
 # (tests/cli/bench_quick.sh: the OpenCV side only where python3-opencv is)
 CHECK_UNITS += tests/unit/check_weights_wire
 TESTS += tests/cli/bench_quick.sh
@@ -159,9 +159,11 @@ CHECK_UNITS += tests/unit/check_dist
 check_PROGRAMS += $(CHECK_UNITS)
 TESTS += $(CHECK_UNITS)
 
-# The symbols libcrema exports: only those of src/crema.h.
-TESTS += tests/cli/exports.sh
-EXTRA_DIST += tests/cli/exports.sh
+# The symbols libcrema exports (only those of src/crema.h), and the
+# dependency picture of src/ (tools/check-layering: a strict layering of
+# the folders, no include cycle).
+TESTS += tests/cli/exports.sh tests/cli/layering.sh
+EXTRA_DIST += tests/cli/exports.sh tests/cli/layering.sh tools/check-layering
 
 # Optional cross-check against OpenCV's dnn (skipped without python3-opencv).
 TESTS += tests/cli/opencv_deploy.sh

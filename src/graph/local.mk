@@ -3,5 +3,4 @@ libcrema_impl_la_SOURCES += \
 	src/graph/net.c src/graph/net.h \
 	src/graph/plan.c src/graph/plan.h \
 	src/graph/weights.c src/graph/weights.h \
-	src/graph/weights_wire.c src/graph/weights_wire.h \
 	src/graph/api.c src/graph/api.h

@@ -6,11 +6,9 @@
 
 #include "core/log.h"
 #include "graph/weights.h"
-#include "graph/weights_wire.h"
 #include "io/binary.h"
 #include "io/blobproto.h"
-#include "io/file.h"
-#include "io/upgrade.h"
+#include "io/weights_source.h"
 
 static int proto_has_legacy_dims(const Caffe__BlobProto *bp) {
   return bp->has_num || bp->has_channels || bp->has_height || bp->has_width;
@@ -63,8 +61,12 @@ static crema_status check_count(const layer *l, int j, const char *what, size_t 
   return CREMA_OK;
 }
 
-crema_status weights_check_blob(const layer *l, int j, const Caffe__BlobProto *bp, const blob *b,
-                                int *with_diff, crema_error *err) {
+/* bp's shape (or legacy dims) against b's, and its value counts (n_data
+ * or n_double_data, n_diff or n_double_diff; the value arrays are not
+ * read).  *with_diff is set when the diff is to be copied too (the
+ * weights carry one and b has a diff buffer). */
+static crema_status weights_check_blob(const layer *l, int j, const Caffe__BlobProto *bp,
+                                       const blob *b, int *with_diff, crema_error *err) {
   if (!proto_shape_equals(bp, b)) {
     char a[128], c[128];
     return layer_fail(l, err, CREMA_ERR_SHAPE, "blob %d has shape %s in the weights, %s in the net",
@@ -77,68 +79,65 @@ crema_status weights_check_blob(const layer *l, int j, const Caffe__BlobProto *b
   return CREMA_OK;
 }
 
-/* Double values win over float ones, as in Blob::FromProto. */
-static void copy_values(size_t nfloat, const float *f, size_t ndouble, const double *d,
-                        float *dst) {
-  if (ndouble > 0) {
-    for (size_t k = 0; k < ndouble; k++)
-      dst[k] = (float)d[k];
-  } else if (nfloat > 0) {
-    memcpy(dst, f, nfloat * sizeof(float));
+/* The one matcher of trained weights to the net, whatever their source
+ * (io/weights_source.h): Net::CopyTrainedLayersFrom's rules.  Each blob
+ * is Blob::FromProto without reshape: the shape must match; data, and the
+ * diff when the weights carry one. */
+static crema_status copy_layer(net *n, weights_source *src, size_t k, int *matched,
+                               crema_error *err) {
+  const char *name = weights_source_layer_name(src, k);
+  int i = net_layer_index(n, name);
+  if (i < 0) {
+    LOG_INFO("Ignoring source layer %s", name);
+    return CREMA_OK;
   }
-}
-
-/* Blob::FromProto without reshape: shape must match; data, and the diff
- * when the weights carry one. */
-static crema_status copy_blob(const layer *l, int j, const Caffe__BlobProto *bp, blob *b,
-                              crema_error *err) {
-  int with_diff = 0;
-  CREMA_TRY(weights_check_blob(l, j, bp, b, &with_diff, err));
-  copy_values(bp->n_data, bp->data, bp->n_double_data, bp->double_data, b->data);
-  b->unset = 0;
-  if (with_diff)
-    copy_values(bp->n_diff, bp->diff, bp->n_double_diff, bp->double_diff, b->diff);
+  layer *l = n->layers[i];
+  const size_t nblobs = weights_source_num_blobs(src, k);
+  if (nblobs != (size_t)l->nblobs)
+    return layer_fail(l, err, CREMA_ERR_SHAPE,
+                      "the weights hold %zu blobs for this layer, the net has %d", nblobs,
+                      l->nblobs);
+  for (int j = 0; j < l->nblobs; j++) {
+    blob *b = l->blobs[j];
+    const Caffe__BlobProto *bp;
+    int with_diff = 0;
+    CREMA_TRY(weights_source_blob(src, k, (size_t)j, &bp, err));
+    CREMA_TRY(weights_check_blob(l, j, bp, b, &with_diff, err));
+    weights_source_copy(src, 0, b->data);
+    b->unset = 0;
+    if (with_diff)
+      weights_source_copy(src, 1, b->diff);
+  }
+  (*matched)++;
   return CREMA_OK;
 }
 
-crema_status net_copy_trained_layers(net *n, const Caffe__NetParameter *src, crema_error *err) {
+static crema_status copy_from_source(net *n, weights_source *src, crema_error *err) {
   int matched = 0;
-  for (size_t s = 0; s < src->n_layer; s++) {
-    const Caffe__LayerParameter *sl = src->layer[s];
-    const char *name = sl->name ? sl->name : "";
-    int i = net_layer_index(n, name);
-    if (i < 0) {
-      LOG_INFO("Ignoring source layer %s", name);
-      continue;
-    }
-    layer *l = n->layers[i];
-    if (sl->n_blobs != (size_t)l->nblobs)
-      return layer_fail(l, err, CREMA_ERR_SHAPE,
-                        "the weights hold %zu blobs for this layer, the net has %d", sl->n_blobs,
-                        l->nblobs);
-    for (int j = 0; j < l->nblobs; j++)
-      CREMA_TRY(copy_blob(l, j, sl->blobs[j], l->blobs[j], err));
-    matched++;
-  }
-  if (!matched && src->n_layer > 0)
+  const size_t nlayers = weights_source_num_layers(src);
+  for (size_t k = 0; k < nlayers; k++)
+    CREMA_TRY(copy_layer(n, src, k, &matched, err));
+  if (!matched && nlayers > 0)
     LOG_WARN("no layer of the weights '%s' matches a layer of the net '%s'",
-             src->name ? src->name : "", n->name);
+             weights_source_net_name(src), n->name);
   return CREMA_OK;
+}
+
+crema_status net_copy_trained_layers(net *n, const Caffe__NetParameter *param, crema_error *err) {
+  weights_source *src = NULL;
+  CREMA_TRY(weights_source_of_param(param, &src, err));
+  crema_status st = copy_from_source(n, src, err);
+  weights_source_close(src);
+  return st;
 }
 
 static crema_status load_one(net *n, const char *path, crema_error *err) {
-  if (path_has_suffix(path, ".caffemodel") || path_has_suffix(path, ".binaryproto")) {
-    int handled = 0;
-    crema_status st = weights_wire_load(n, path, &handled, err);
-    if (handled)
-      return st;
-  }
-  Caffe__NetParameter *src = NULL;
-  CREMA_TRY(net_param_read(path, &src, err));
-  crema_status st = net_copy_trained_layers(n, src, err);
+  weights_source *src = NULL;
+  CREMA_TRY(weights_source_open(path, &src, err));
+  crema_status st = copy_from_source(n, src, err);
   if (st != CREMA_OK)
     crema_error_prefix(err, "%s: ", path);
-  protobuf_c_message_free_unpacked(&src->base, NULL);
+  weights_source_close(src);
   return st;
 }
 

@@ -12,16 +12,9 @@
  * num/channels/height/width shape matches a shape padded with leading 1s). */
 crema_status net_copy_trained_layers(net *n, const Caffe__NetParameter *src, crema_error *err);
 
-/* The checks of net_copy_trained_layers for blob j of layer l: bp's shape
- * (or legacy dims) against b's, and its value counts (n_data or
- * n_double_data, n_diff or n_double_diff; the value arrays are not read).
- * *with_diff is set when the diff is to be copied too (the weights carry
- * one and b has a diff buffer). */
-crema_status weights_check_blob(const layer *l, int j, const Caffe__BlobProto *bp, const blob *b,
-                                int *with_diff, crema_error *err);
-
-/* Reads weights (binary .caffemodel, or text for other extensions, legacy
- * layouts upgraded) and copies them in.  paths may list several files
+/* Reads weights (binary .caffemodel read in place, or text for other
+ * extensions, legacy layouts upgraded: io/weights_source.h) and copies
+ * them in by net_copy_trained_layers's rules.  paths may list several files
  * separated by commas, applied in order as caffe train --weights does. */
 crema_status net_load_weights(net *n, const char *paths, crema_error *err);
 

@@ -82,6 +82,13 @@ static void copy_diff(const Caffe__BlobProto *bp, float *dst, size_t n) {
   copy_values(dst, bp->diff, bp->n_double_diff > 0 ? bp->double_diff : NULL, n);
 }
 
+void blobproto_values(const Caffe__BlobProto *bp, int diff, float *dst) {
+  if (diff)
+    copy_diff(bp, dst, diff_values(bp));
+  else
+    copy_data(bp, dst, data_values(bp));
+}
+
 static const char *shape_text(int num_axes, const int *shape, char *buf, size_t size) {
   if (num_axes == 0) {
     snprintf(buf, size, "scalar");

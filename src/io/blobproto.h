@@ -16,6 +16,10 @@ crema_status blobproto_to_blob(const Caffe__BlobProto *bp, blob *b, int with_dif
                                crema_error *err);
 /* Copies only the values into b, whose shape must already have bp's count. */
 crema_status blobproto_copy_data(const Caffe__BlobProto *bp, blob *b, crema_error *err);
+/* Copies bp's data (diff 0) or diff values into dst, as many as it holds:
+ * its double values when it has any (as Caffe's Blob::FromProto), else its
+ * floats. */
+void blobproto_values(const Caffe__BlobProto *bp, int diff, float *dst);
 /* A new BlobProto (shape + data, and diff when with_diff); free with
  * protobuf_c_message_free_unpacked. */
 crema_status blob_to_blobproto(const blob *b, int with_diff, Caffe__BlobProto **out,

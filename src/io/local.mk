@@ -5,3 +5,4 @@ libcrema_impl_la_SOURCES += src/io/file.c src/io/file.h src/io/binary.c src/io/b
 	src/io/upgrade.c src/io/upgrade.h src/io/blobproto.c src/io/blobproto.h
 libcrema_impl_la_SOURCES += src/io/image.c src/io/image.h
 libcrema_impl_la_SOURCES += src/io/wire.c src/io/wire.h
+libcrema_impl_la_SOURCES += src/io/weights_source.c src/io/weights_source.h

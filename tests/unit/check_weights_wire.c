@@ -1,4 +1,4 @@
-/* The wire-format weights loader (graph/weights_wire.c) against the
+/* The wire-format weights loader (io/weights_source.c) against the
  * unpacking path: same values for V2, V1/legacy-dims, double and unpacked
  * encodings; same errors; no crash on truncated or corrupted files; `crema
  * init` and its --v1 layout. */

@@ -4,15 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "core/blob.h"
 #include "core/parallel.h"
-#include "graph/weights.h"
-#include "graph/weights_wire.h"
 #include "io/binary.h"
+#include "io/blobproto.h"
 #include "io/file.h"
+#include "io/upgrade.h"
+#include "io/weights_source.h"
 #include "io/wire.h"
 
-/* Field numbers of caffe.proto. */
+/* Field numbers of caffe.proto, fixed by the format (the wire walk reads
+ * them; everything else goes through protobuf-c's descriptors). */
 enum {
   NET_NAME = 1,
   NET_LAYERS_V1 = 2,
@@ -44,31 +46,44 @@ typedef struct span {
 } span;
 
 typedef struct src_layer {
-  span name;
-  int has_name;
+  char *name;
   size_t first_blob, nblobs;
 } src_layer;
 
-typedef struct src_index {
-  span net_name;
+/* A BlobProto without its values: what the matcher checks. */
+typedef struct blob_header {
+  Caffe__BlobProto bp;
+  Caffe__BlobShape shape;
+  int64_t dims[BLOB_MAX_AXES + 1];
+} blob_header;
+
+struct weights_source {
+  const char *path;
+  /* From a NetParameter: param (owned when read from a file). */
+  const Caffe__NetParameter *param;
+  Caffe__NetParameter *owned;
+  /* From the wire: the mapped file, its layers and their blobs' spans. */
+  file_view view;
+  int mapped;
+  char *net_name;
   src_layer *layers;
   size_t nlayers, layer_cap;
   span *blobs;
   size_t nblobs, blob_cap;
   size_t n_v2, n_v1;
   int has_v0;
-} src_index;
+  /* The blob last returned by weights_source_blob. */
+  const Caffe__BlobProto *current;
+  span current_span;
+  blob_header header;
+};
 
-typedef struct walk {
-  const char *path;
-  const file_view *view;
-  src_index idx;
-} walk;
+/* ---- the wire walk ------------------------------------------------------ */
 
-static crema_status corrupt(const walk *w, const uint8_t *at, crema_error *err) {
+static crema_status corrupt_at(const weights_source *s, const uint8_t *at, crema_error *err) {
   return crema_fail(err, CREMA_ERR_INVALID,
-                    "%s: not a valid NetParameter (truncated or corrupt near byte %zu)", w->path,
-                    (size_t)(at - w->view->data));
+                    "%s: not a valid NetParameter (truncated or corrupt near byte %zu)", s->path,
+                    (size_t)(at - s->view.data));
 }
 
 static crema_status grow(void **arr, size_t *cap, size_t need, size_t elem, crema_error *err) {
@@ -87,17 +102,19 @@ static crema_status grow(void **arr, size_t *cap, size_t need, size_t elem, crem
   return CREMA_OK;
 }
 
-static const char *v1_type_known(uint64_t v) {
-  if (v > INT32_MAX)
-    return NULL;
-  const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
-      &caffe__v1_layer_parameter__layer_type__descriptor, (int)v);
-  return ev ? ev->name : NULL;
+static char *span_string(span s, crema_error *err) {
+  char *p = crema_malloc(s.len + 1, err);
+  if (p) {
+    if (s.len)
+      memcpy(p, s.data, s.len);
+    p[s.len] = '\0';
+  }
+  return p;
 }
 
 /* One `layer` (V2) or `layers` (V1) entry: its name and blob spans. */
-static crema_status index_layer(walk *w, const wire_field *lf, int v1, crema_error *err) {
-  src_index *x = &w->idx;
+static crema_status index_layer(weights_source *x, const wire_field *lf, int v1,
+                                crema_error *err) {
   CREMA_TRY(grow((void **)&x->layers, &x->layer_cap, x->nlayers + 1, sizeof *x->layers, err));
   src_layer *sl = &x->layers[x->nlayers];
   memset(sl, 0, sizeof *sl);
@@ -105,18 +122,18 @@ static crema_status index_layer(walk *w, const wire_field *lf, int v1, crema_err
   const uint32_t name_no = v1 ? V1_NAME : LAYER_NAME, blobs_no = v1 ? V1_BLOBS : LAYER_BLOBS;
   int has_type = 0;
   uint64_t type = 0;
+  span name = {(const uint8_t *)"", 0};
   wire_reader r = wire_reader_of(lf->data, lf->len);
   wire_field f;
   wire_result res;
   while ((res = wire_next(&r, &f)) == WIRE_FIELD) {
     if (f.number == name_no || f.number == blobs_no || (v1 && f.number == V1_V0_LAYER)) {
       if (f.type != WIRE_LEN)
-        return corrupt(w, f.data ? f.data : r.p, err);
+        return corrupt_at(x, f.data ? f.data : r.p, err);
     }
     if (f.number == name_no) {
-      sl->name.data = f.data;
-      sl->name.len = f.len;
-      sl->has_name = 1;
+      name.data = f.data;
+      name.len = f.len;
     } else if (f.number == blobs_no) {
       CREMA_TRY(grow((void **)&x->blobs, &x->blob_cap, x->nblobs + 1, sizeof *x->blobs, err));
       x->blobs[x->nblobs].data = f.data;
@@ -127,59 +144,50 @@ static crema_status index_layer(walk *w, const wire_field *lf, int v1, crema_err
       x->has_v0 = 1;
     } else if (v1 && f.number == V1_TYPE) {
       if (f.type != WIRE_VARINT)
-        return corrupt(w, r.p, err);
+        return corrupt_at(x, r.p, err);
       has_type = 1;
       type = f.varint;
     }
   }
   if (res == WIRE_MALFORMED)
-    return corrupt(w, r.p, err);
+    return corrupt_at(x, r.p, err);
+  if (!(sl->name = span_string(name, err)))
+    return CREMA_ERR_NOMEM;
   x->nlayers++;
-  if (v1 && has_type && !v1_type_known(type)) {
-    char name[128];
-    snprintf(name, sizeof name, "%.*s", (int)(sl->has_name ? sl->name.len : 0),
-             sl->has_name ? (const char *)sl->name.data : "");
+  if (v1 && has_type && (type > INT32_MAX || !upgrade_v1_type_name((int)type)))
     return crema_fail(err, CREMA_ERR_INVALID,
-                      "%s: layer '%s' (layers #%zu): unknown V1 layer type %d", w->path,
-                      sl->has_name ? name : "(unnamed)", x->n_v1, (int)(int64_t)type);
-  }
+                      "%s: layer '%s' (layers #%zu): unknown V1 layer type %d", x->path,
+                      *sl->name ? sl->name : "(unnamed)", x->n_v1, (int)(int64_t)type);
   return CREMA_OK;
 }
 
-static crema_status index_net(walk *w, crema_error *err) {
-  wire_reader r = wire_reader_of(w->view->data, w->view->size);
+static crema_status index_net(weights_source *x, crema_error *err) {
+  wire_reader r = wire_reader_of(x->view.data, x->view.size);
   wire_field f;
   wire_result res;
+  span name = {(const uint8_t *)"", 0};
   while ((res = wire_next(&r, &f)) == WIRE_FIELD) {
     int v1 = f.number == NET_LAYERS_V1;
     if (f.number != NET_NAME && f.number != NET_LAYER && !v1)
       continue;
     if (f.type != WIRE_LEN)
-      return corrupt(w, r.p, err);
+      return corrupt_at(x, r.p, err);
     if (f.number == NET_NAME) {
-      w->idx.net_name.data = f.data;
-      w->idx.net_name.len = f.len;
+      name.data = f.data;
+      name.len = f.len;
       continue;
     }
-    CREMA_TRY(index_layer(w, &f, v1, err));
+    CREMA_TRY(index_layer(x, &f, v1, err));
     if (v1)
-      w->idx.n_v1++;
+      x->n_v1++;
     else
-      w->idx.n_v2++;
+      x->n_v2++;
   }
   if (res == WIRE_MALFORMED)
-    return corrupt(w, r.p, err);
-  return CREMA_OK;
+    return corrupt_at(x, r.p, err);
+  x->net_name = span_string(name, err);
+  return x->net_name ? CREMA_OK : CREMA_ERR_NOMEM;
 }
-
-/* ---- one BlobProto -------------------------------------------------------- */
-
-/* What net_copy_trained_layers checks, read without the values. */
-typedef struct blob_header {
-  Caffe__BlobProto bp;
-  Caffe__BlobShape shape;
-  int64_t dims[BLOB_MAX_AXES + 1];
-} blob_header;
 
 /* Axes past BLOB_MAX_AXES + 1 are dropped: such a shape cannot match a
  * blob, and the message shows the first ones. */
@@ -275,19 +283,16 @@ typedef struct chunk_job {
   float *dst;
 } chunk_job;
 
-static void copy_values(float *dst, const uint8_t *src, size_t n, size_t elem) {
-  if (elem == 4)
-    wire_copy_floats(dst, src, n);
-  else
-    wire_copy_doubles_to_floats(dst, src, n);
-}
-
 static void chunk_range(long lo, long hi, void *ctx) {
   const chunk_job *j = ctx;
   const size_t n = (size_t)(hi - lo);
-  mem_prefault(j->src + (size_t)lo * j->elem, n * j->elem, 0);
+  const uint8_t *src = j->src + (size_t)lo * j->elem;
+  mem_prefault(src, n * j->elem, 0);
   mem_prefault(j->dst + lo, n * sizeof(float), 1);
-  copy_values(j->dst + lo, j->src + (size_t)lo * j->elem, n, j->elem);
+  if (j->elem == 4)
+    wire_copy_floats(j->dst + lo, src, n);
+  else
+    wire_copy_doubles_to_floats(j->dst + lo, src, n);
 }
 
 /* Copies the values of field `number` (float or double) into dst in order,
@@ -296,7 +301,7 @@ static void chunk_range(long lo, long hi, void *ctx) {
  * page faults go nearly twice as fast on two cores: each chunk is copied
  * by the team, then released by this thread alone, so the release never
  * has to reach into another core's TLB. */
-static void copy_field_values(const walk *w, span s, uint32_t number, float *dst) {
+static void copy_field_values(const weights_source *x, span s, uint32_t number, float *dst) {
   const size_t elem = number == BLOB_DOUBLE_DATA || number == BLOB_DOUBLE_DIFF ? 8 : 4;
   wire_reader r = wire_reader_of(s.data, s.len);
   wire_field f;
@@ -308,99 +313,143 @@ static void copy_field_values(const walk *w, span s, uint32_t number, float *dst
       chunk_job j = {f.data + done, chunk / elem * elem, elem, dst};
       par_for((long)(chunk / elem), (long)(RELEASE_STRIDE / 2 / elem), chunk_range, &j);
       dst += chunk / elem;
-      file_view_release(w->view, (size_t)(f.data + done - w->view->data), chunk);
+      file_view_release(&x->view, (size_t)(f.data + done - x->view.data), chunk);
       done += chunk;
     }
   }
 }
 
-static crema_status copy_blob(const walk *w, const layer *l, int j, span s, blob *b,
-                              crema_error *err) {
-  blob_header h;
-  if (!read_header(&h, s))
-    return corrupt(w, s.data, err);
-  int with_diff = 0;
-  CREMA_TRY(weights_check_blob(l, j, &h.bp, b, &with_diff, err));
-  copy_field_values(w, s, h.bp.n_double_data > 0 ? BLOB_DOUBLE_DATA : BLOB_DATA, b->data);
-  b->unset = 0;
-  if (with_diff)
-    copy_field_values(w, s, h.bp.n_double_diff > 0 ? BLOB_DOUBLE_DIFF : BLOB_DIFF, b->diff);
+/* Indexes a mapped binary file; *v0 is set (and nothing indexed is used)
+ * for V0 files, whose upgrade renames and drops layers. */
+static crema_status open_wire(weights_source *x, int *v0, crema_error *err) {
+  CREMA_TRY(file_view_open(x->path, BIN_MAX_FILE_SIZE, &x->view, err));
+  x->mapped = 1;
+  if (x->view.size == 0)
+    return crema_fail(err, CREMA_ERR_INVALID, "%s: empty file, expected a binary NetParameter",
+                      x->path);
+  CREMA_TRY(index_net(x, err));
+  if (x->n_v2 > 0 && x->n_v1 > 0)
+    return crema_fail(err, CREMA_ERR_INVALID,
+                      "%s: the net has both 'layer' (current) and 'layers' (legacy V1) "
+                      "entries; use one form only",
+                      x->path);
+  *v0 = x->has_v0;
   return CREMA_OK;
 }
 
-/* ---- the net ----------------------------------------------------------- */
-
-static char *span_string(span s, crema_error *err) {
-  char *p = crema_malloc(s.len + 1, err);
-  if (p) {
-    if (s.len)
-      memcpy(p, s.data, s.len);
-    p[s.len] = '\0';
-  }
-  return p;
+static void free_wire(weights_source *x) {
+  for (size_t k = 0; k < x->nlayers; k++)
+    free(x->layers[k].name);
+  free(x->layers);
+  free(x->blobs);
+  free(x->net_name);
+  x->layers = NULL;
+  x->blobs = NULL;
+  x->net_name = NULL;
+  x->nlayers = x->nblobs = x->layer_cap = x->blob_cap = 0;
+  if (x->mapped)
+    file_view_close(&x->view);
+  x->mapped = 0;
 }
 
-static crema_status copy_layer(const walk *w, net *n, const src_layer *sl, int *matched,
-                               crema_error *err) {
-  span empty = {(const uint8_t *)"", 0};
-  char *name = span_string(sl->has_name ? sl->name : empty, err);
-  if (!name)
+/* ---- opening ------------------------------------------------------------ */
+
+crema_status weights_source_open(const char *path, weights_source **out, crema_error *err) {
+  *out = NULL;
+  weights_source *x = crema_calloc(1, sizeof *x, err);
+  if (!x)
     return CREMA_ERR_NOMEM;
-  int i = net_layer_index(n, name);
-  if (i < 0) {
-    LOG_INFO("Ignoring source layer %s", name);
-    free(name);
-    return CREMA_OK;
-  }
-  free(name);
-  layer *l = n->layers[i];
-  if (sl->nblobs != (size_t)l->nblobs)
-    return layer_fail(l, err, CREMA_ERR_SHAPE,
-                      "the weights hold %zu blobs for this layer, the net has %d", sl->nblobs,
-                      l->nblobs);
-  for (int j = 0; j < l->nblobs; j++)
-    CREMA_TRY(copy_blob(w, l, j, w->idx.blobs[sl->first_blob + (size_t)j], l->blobs[j], err));
-  (*matched)++;
-  return CREMA_OK;
-}
-
-static crema_status copy_layers(walk *w, net *n, crema_error *err) {
-  int matched = 0;
-  for (size_t s = 0; s < w->idx.nlayers; s++) {
-    crema_status st = copy_layer(w, n, &w->idx.layers[s], &matched, err);
-    if (st != CREMA_OK) {
-      crema_error_prefix(err, "%s: ", w->path);
-      return st;
+  x->path = path;
+  crema_status st = CREMA_OK;
+  int wire = path_has_suffix(path, ".caffemodel") || path_has_suffix(path, ".binaryproto");
+  if (wire) {
+    int v0 = 0;
+    st = open_wire(x, &v0, err);
+    if (st == CREMA_OK && v0) {
+      free_wire(x);
+      wire = 0;
     }
   }
-  if (!matched && w->idx.nlayers > 0)
-    LOG_WARN("no layer of the weights '%.*s' matches a layer of the net '%s'",
-             (int)w->idx.net_name.len, (const char *)w->idx.net_name.data, n->name);
+  if (st == CREMA_OK && !wire) {
+    st = net_param_read(path, &x->owned, err);
+    x->param = x->owned;
+  }
+  if (st != CREMA_OK) {
+    weights_source_close(x);
+    return st;
+  }
+  *out = x;
   return CREMA_OK;
 }
 
-crema_status weights_wire_load(net *n, const char *path, int *handled, crema_error *err) {
-  *handled = 1;
-  file_view v;
-  CREMA_TRY(file_view_open(path, BIN_MAX_FILE_SIZE, &v, err));
-  walk w = {.path = path, .view = &v};
-  crema_status st = CREMA_OK;
-  if (v.size == 0)
-    st = crema_fail(err, CREMA_ERR_INVALID, "%s: empty file, expected a binary NetParameter",
-                    path);
-  if (st == CREMA_OK)
-    st = index_net(&w, err);
-  if (st == CREMA_OK && w.idx.n_v2 > 0 && w.idx.n_v1 > 0)
-    st = crema_fail(err, CREMA_ERR_INVALID,
-                    "%s: the net has both 'layer' (current) and 'layers' (legacy V1) entries; "
-                    "use one form only",
-                    path);
-  if (st == CREMA_OK && w.idx.has_v0)
-    *handled = 0;
-  else if (st == CREMA_OK)
-    st = copy_layers(&w, n, err);
-  free(w.idx.layers);
-  free(w.idx.blobs);
-  file_view_close(&v);
-  return st;
+crema_status weights_source_of_param(const Caffe__NetParameter *param, weights_source **out,
+                                     crema_error *err) {
+  *out = crema_calloc(1, sizeof **out, err);
+  if (!*out)
+    return CREMA_ERR_NOMEM;
+  (*out)->param = param;
+  return CREMA_OK;
+}
+
+void weights_source_close(weights_source *s) {
+  if (!s)
+    return;
+  free_wire(s);
+  if (s->owned)
+    protobuf_c_message_free_unpacked(&s->owned->base, NULL);
+  free(s);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+const char *weights_source_path(const weights_source *s) { return s->path; }
+
+const char *weights_source_net_name(const weights_source *s) {
+  if (s->param)
+    return s->param->name ? s->param->name : "";
+  return s->net_name ? s->net_name : "";
+}
+
+size_t weights_source_num_layers(const weights_source *s) {
+  return s->param ? s->param->n_layer : s->nlayers;
+}
+
+const char *weights_source_layer_name(const weights_source *s, size_t k) {
+  if (s->param)
+    return s->param->layer[k]->name ? s->param->layer[k]->name : "";
+  return s->layers[k].name;
+}
+
+size_t weights_source_num_blobs(const weights_source *s, size_t k) {
+  return s->param ? s->param->layer[k]->n_blobs : s->layers[k].nblobs;
+}
+
+crema_status weights_source_blob(weights_source *s, size_t k, size_t j,
+                                 const Caffe__BlobProto **header, crema_error *err) {
+  if (s->param) {
+    s->current = s->param->layer[k]->blobs[j];
+  } else {
+    s->current_span = s->blobs[s->layers[k].first_blob + j];
+    if (!read_header(&s->header, s->current_span))
+      return crema_fail(err, CREMA_ERR_INVALID,
+                        "not a valid NetParameter (truncated or corrupt near byte %zu)",
+                        (size_t)(s->current_span.data - s->view.data));
+    s->current = &s->header.bp;
+  }
+  *header = s->current;
+  return CREMA_OK;
+}
+
+void weights_source_copy(weights_source *s, int diff, float *dst) {
+  const Caffe__BlobProto *bp = s->current;
+  if (s->param) {
+    blobproto_values(bp, diff, dst);
+    return;
+  }
+  uint32_t number;
+  if (diff)
+    number = bp->n_double_diff > 0 ? BLOB_DOUBLE_DIFF : BLOB_DIFF;
+  else
+    number = bp->n_double_data > 0 ? BLOB_DOUBLE_DATA : BLOB_DATA;
+  copy_field_values(s, s->current_span, number, dst);
 }
