@@ -13,7 +13,9 @@ CHECK_UNITS =
 AM_TESTS_ENVIRONMENT = \
 	CREMA_TEST_DATA='$(abs_top_srcdir)/tests/data'; export CREMA_TEST_DATA; \
 	CREMA_BIN='$(abs_top_builddir)/crema'; export CREMA_BIN; \
-	CK_DEFAULT_TIMEOUT=600; export CK_DEFAULT_TIMEOUT;
+	CK_DEFAULT_TIMEOUT=600; export CK_DEFAULT_TIMEOUT; \
+	CREMA_MPI='$(CREMA_MPI)'; export CREMA_MPI; \
+	MPIRUN='$(MPIRUN)'; export MPIRUN;
 
 # The numeric gradient checker shared by the layer tests, and the helpers
 # (testutil.h) shared by all tests.
@@ -155,6 +157,12 @@ EXTRA_DIST += tests/cli/bench_quick.sh
 # dist: gradient sums and broadcasts through the in-process backend; the
 # data-parallel solver on ranks that are threads
 CHECK_UNITS += tests/unit/check_dist
+
+# dist: data-parallel training under mpirun (skipped unless --with-mpi and
+# mpirun); cmp_models compares the snapshots
+check_PROGRAMS += tests/mpi/cmp_models
+TESTS += tests/mpi/run.sh
+EXTRA_DIST += tests/mpi/run.sh tools/mpirun-local
 
 check_PROGRAMS += $(CHECK_UNITS)
 TESTS += $(CHECK_UNITS)

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,28 +381,66 @@ crema_status solver_create(Caffe__SolverParameter *param, solver **out, crema_er
 
 /* ---- data-parallel collectives --------------------------------------- */
 
+/* Every rank raises a flag or not; *first is the first rank that raised
+ * it (-1: none). */
+static crema_status first_flagged(dist *comm, int flag, int *first, crema_error *err) {
+  *first = -1;
+  float *flags = crema_calloc((size_t)comm->size, sizeof *flags, err);
+  if (!flags)
+    return CREMA_ERR_NOMEM; /* the others wait; the caller aborts */
+  flags[comm->rank] = flag != 0;
+  crema_status st = dist_allreduce_sum(comm, flags, (size_t)comm->size, err);
+  for (int r = 0; st == CREMA_OK && r < comm->size && *first < 0; r++)
+    if (flags[r] != 0)
+      *first = r;
+  free(flags);
+  return st;
+}
+
 /* Every rank reports whether its step succeeded: all fail if one did, the
  * others naming the first rank that failed (its own message says why). */
 static crema_status agree(dist *comm, crema_status st, const char *what, crema_error *err) {
-  float *failed = crema_calloc((size_t)comm->size, sizeof *failed, err);
-  if (!failed)
-    return CREMA_ERR_NOMEM; /* the others wait; the caller aborts */
-  failed[comm->rank] = st != CREMA_OK;
-  crema_error sum_err = {0};
-  crema_status sum_st = dist_allreduce_sum(comm, failed, (size_t)comm->size, &sum_err);
-  int first = -1;
-  for (int r = 0; r < comm->size && first < 0; r++)
-    if (failed[r] != 0)
-      first = r;
-  free(failed);
+  crema_error flag_err = {0};
+  int first;
+  crema_status flag_st = first_flagged(comm, st != CREMA_OK, &first, &flag_err);
   if (st != CREMA_OK)
     return st;
-  if (sum_st != CREMA_OK) {
-    *err = sum_err;
-    return sum_st;
+  if (flag_st != CREMA_OK) {
+    *err = flag_err;
+    return flag_st;
   }
   if (first >= 0)
     return crema_fail(err, CREMA_ERR_INTERRUPTED, "rank %d failed %s", first, what);
+  return CREMA_OK;
+}
+
+/* FNV-1a over the bits of the trained parameters (lr_mult != 0: BatchNorm's
+ * statistics follow each rank's own data, as in Caffe). */
+static uint64_t trained_hash(const solver *s) {
+  uint64_t h = 14695981039346656037u;
+  for (int i = 0; i < s->nparams; i++) {
+    if (s->params[i].lr_mult == 0)
+      continue;
+    const unsigned char *p = (const unsigned char *)s->params[i].b->data;
+    for (size_t k = 0; k < s->params[i].b->count * sizeof(float); k++)
+      h = (h ^ p[k]) * 1099511628211u;
+  }
+  return h;
+}
+
+/* After training: the replicas should hold rank 0's weights bit for bit
+ * (the same sums, the same update).  Ranks on CPUs that round differently
+ * may drift apart, which is worth a warning: rank 0's weights are saved. */
+static crema_status check_replicas(solver *s, crema_error *err) {
+  const uint64_t mine = trained_hash(s);
+  uint64_t root = mine;
+  CREMA_TRY(dist_broadcast(s->comm, &root, sizeof root, err));
+  int first;
+  CREMA_TRY(first_flagged(s->comm, mine != root, &first, err));
+  if (first < 0)
+    LOG_INFO("The trained weights are identical on all %d ranks", s->comm->size);
+  else
+    LOG_WARN("The trained weights of rank %d differ from rank 0's; rank 0's are saved", first);
   return CREMA_OK;
 }
 
@@ -902,6 +941,8 @@ crema_status solver_solve(solver *s, crema_error *err) {
   s->requested_early_exit = 0;
   const int start_iter = s->iter;
   CREMA_TRY(solver_step(s, p->max_iter - s->iter, err));
+  if (distributed(s))
+    CREMA_TRY(check_replicas(s, err));
   if (p->snapshot_after_train && (!p->snapshot || s->iter % p->snapshot != 0))
     CREMA_TRY(solver_snapshot(s, err));
   if (s->requested_early_exit) {
