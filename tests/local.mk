@@ -55,6 +55,15 @@ CHECK_UNITS += tests/unit/check_layers_loss_norm_metric
 # L2Normalize)
 CHECK_UNITS += tests/unit/check_bilinear
 
+# retrieval: feature databases, nearest neighbours, retrieval measures
+check_PROGRAMS += tests/unit/check_retrieval
+TESTS += tests/unit/check_retrieval
+tests_unit_check_retrieval_SOURCES = tests/unit/check_retrieval.c
+tests_unit_check_retrieval_CFLAGS = $(TEST_CFLAGS)
+tests_unit_check_retrieval_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
+TESTS += tests/cli/retrieve.sh tests/cli/retrieve_html.sh
+EXTRA_DIST += tests/cli/retrieve.sh tests/cli/retrieve_html.sh
+
 # layers: Convolution, Deconvolution, Pooling, InnerProduct, Embed, im2col, fillers
 CHECK_UNITS += tests/unit/check_layers_conv_pool_ip
 

@@ -34,4 +34,7 @@ int cmd_segment(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_evaluate(int argc, char **argv);
 
+int cmd_extract_features(int argc, char **argv);
+int cmd_retrieve(int argc, char **argv);
+
 #endif

@@ -8,3 +8,4 @@ crema_SOURCES += src/cli/cmd_convert_imageset.c src/cli/cmd_compute_image_mean.c
 crema_SOURCES += src/cli/cmd_init.c
 crema_SOURCES += src/cli/cmd_lesion_db.c src/cli/cmd_segment.c
 crema_SOURCES += src/cli/cmd_synth.c src/cli/cmd_evaluate.c
+crema_SOURCES += src/cli/cmd_extract_features.c src/cli/cmd_retrieve.c

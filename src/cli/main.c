@@ -29,6 +29,10 @@ static const cli_command commands[] = {
      cmd_segment},
     {"synth", "write synthetic dermoscopy images with lesion masks (ISIC names)", cmd_synth},
     {"evaluate", "score lesion masks with the ISIC challenge metrics", cmd_evaluate},
+    {"extract-features", "write blobs of a net to feature LMDBs (as extract_features)",
+     cmd_extract_features},
+    {"retrieve", "find the nearest neighbours of query features in a feature LMDB",
+     cmd_retrieve},
     {NULL, NULL, NULL}};
 
 int cli_report(const char *command, const crema_error *err) {

@@ -1,0 +1,102 @@
+#!/bin/sh
+# crema extract-features and crema retrieve from the command line: Caffe's
+# argument order and database layout, the TSV listing, --exclude-self,
+# --eval, the HTML page, and usage errors.  The page is opened in a browser
+# by retrieve_html.sh.
+set -u
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
+. "$(dirname "$0")/testlib.sh"
+: "${CREMA_BIN:?CREMA_BIN must point at the crema binary}"
+
+make_workdir retrieve
+cd "$work" || exit 99
+
+# retrieve_fixture: 8 synthetic images labelled 0/1, their LMDB, a small
+# net with random weights, and its features (global and spatial).
+retrieve_fixture() {
+  "$CREMA_BIN" synth --count 8 --size 48 --seed 5 imgs 2>/dev/null || fail "synth"
+  for i in 0 1 2 3 4 5 6 7; do echo "ISIC_000000$i.jpg $((i % 2))"; done >list.txt
+  "$CREMA_BIN" convert-imageset --resize_width 32 --resize_height 32 imgs/ list.txt db \
+    2>/dev/null || fail "convert-imageset"
+  cat >net.prototxt <<'NET'
+name: "feat"
+layer { name: "data" type: "Data" top: "data" top: "label"
+  transform_param { scale: 0.00390625 }
+  data_param { source: "db" batch_size: 4 backend: LMDB } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param { num_output: 8 kernel_size: 3 stride: 2 weight_filler { type: "xavier" } } }
+layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
+layer { name: "gap" type: "Pooling" bottom: "conv" top: "gap"
+  pooling_param { pool: AVE global_pooling: true } }
+layer { name: "sil" type: "Silence" bottom: "label" }
+NET
+  "$CREMA_BIN" init --model net.prototxt --output w.caffemodel 2>/dev/null || fail "init"
+  "$CREMA_BIN" extract-features w.caffemodel net.prototxt gap,conv feats,spatial 2 lmdb \
+    --keep-source 2>err || { fail "extract-features"; cat err >&2; }
+}
+retrieve_fixture
+[ -f feats/data.mdb ] && [ -f spatial/data.mdb ] || fail "feature databases missing"
+grep -q "Extracted features of 8 query images for feature blob gap" err ||
+  fail "extract-features log: $(cat err)"
+ls -d feats.tmp-* spatial.tmp-* >/dev/null 2>&1 && fail "temporary databases left"
+
+# Caffe's argument checks.
+expect_status 1 "existing database" "$CREMA_BIN" extract-features w.caffemodel net.prototxt \
+  gap feats 1 lmdb
+expect_one_line_error extract-features "already exists"
+expect_status 1 "leveldb" "$CREMA_BIN" extract-features w.caffemodel net.prototxt gap x 1 leveldb
+expect_one_line_error extract-features "lmdb only"
+expect_status 1 "GPU" "$CREMA_BIN" extract-features w.caffemodel net.prototxt gap x 1 lmdb GPU
+expect_one_line_error extract-features "CPU only"
+expect_status 1 "blob and db counts" "$CREMA_BIN" extract-features w.caffemodel net.prototxt \
+  gap,conv x 1 lmdb
+expect_one_line_error extract-features "one database per blob"
+expect_status 1 "unknown blob" "$CREMA_BIN" extract-features w.caffemodel net.prototxt nope x 1 lmdb
+expect_one_line_error extract-features "no blob named 'nope'"
+[ ! -e x ] || fail "a failed extraction left its database"
+expect_status 1 "too few arguments" "$CREMA_BIN" extract-features w.caffemodel net.prototxt gap
+expect_one_line_error extract-features "expected 6 to 8 arguments"
+expect_status 0 "exact count" "$CREMA_BIN" extract-features w.caffemodel net.prototxt gap five \
+  9 lmdb --count 5
+
+# The listing: header + 8 queries x 3, never the query itself.
+expect_status 0 "retrieve" "$CREMA_BIN" retrieve --features feats --queries feats --k 3 \
+  --exclude-self
+[ "$(wc -l <"$work/out")" -eq 25 ] || fail "TSV lines: $(wc -l <"$work/out")"
+head -n 1 "$work/out" | grep -q "^query	rank	key	score	label$" || fail "TSV header"
+awk -F'\t' 'NR > 1 && $1 == $3 { bad = 1 } END { exit bad }' "$work/out" ||
+  fail "--exclude-self returned a query itself"
+# Without --exclude-self each query finds itself first, at cosine 1.
+"$CREMA_BIN" retrieve --features feats --queries feats --k 2 --metric l2 >l2.tsv ||
+  fail "retrieve --metric l2"
+awk -F'\t' 'NR > 1 && $2 == 1 && ($1 != $3 || $4 != 0) { bad = 1 } END { exit bad }' l2.tsv ||
+  fail "l2: a query is not its own nearest at distance 0"
+# A subset of the database as queries (extract-features --count 5).
+expect_status 0 "five queries" "$CREMA_BIN" retrieve --features feats --queries five --k 1 \
+  --tsv five.tsv
+[ "$(wc -l <five.tsv)" -eq 6 ] || fail "five queries: $(wc -l <five.tsv) lines"
+
+expect_status 0 "eval" "$CREMA_BIN" retrieve --features feats --queries feats --k 3 \
+  --exclude-self --eval --positive 1
+for m in "P@1 " "P@3 " "mAP " "3-NN vote accuracy " "AUC (malignant: 1; 4 positive, 4 negative"; do
+  grep -q "^$m" "$work/out" || fail "--eval lacks '$m'"
+done
+
+expect_status 0 "html" "$CREMA_BIN" retrieve --features feats --queries feats --k 3 \
+  --exclude-self --eval --html page.html --images imgs --heat spatial --query-heat spatial \
+  --class-names benign,malignant
+grep -q 'data:image/png;base64,' page.html || fail "no embedded image"
+grep -q 'malignant' page.html || fail "no diagnosis in the page"
+[ "$(grep -o 'class="heat"' page.html | wc -l)" -eq 32 ] || fail "heat maps: 8 x (1 + 3) wanted"
+
+# Usage errors.
+expect_status 1 "no queries" "$CREMA_BIN" retrieve --features feats
+expect_one_line_error retrieve "--queries"
+expect_status 1 "dimensions" "$CREMA_BIN" retrieve --features feats --queries spatial
+expect_one_line_error retrieve "values per record"
+expect_status 1 "metric" "$CREMA_BIN" retrieve --features feats --queries feats --metric dot
+expect_one_line_error retrieve "cosine or l2"
+expect_status 1 "heat alone" "$CREMA_BIN" retrieve --features feats --queries feats --heat spatial
+expect_one_line_error retrieve "--query-heat"
+expect_status 1 "not a database" "$CREMA_BIN" retrieve --features imgs --queries feats
+finish
