@@ -27,6 +27,7 @@ typedef struct extract_flags {
   int count;
   int keep_source;
   const char *source;
+  const char *stage;
 } extract_flags;
 
 /* Splits a ','-separated list in place. */
@@ -74,6 +75,11 @@ static crema_status run(char **pos, int npos, const extract_flags *f, crema_erro
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
   o.keep_all = 1; /* every extracted blob keeps its values after forward */
+  const char *stages[1] = {f->stage};
+  if (f->stage) {
+    o.stages = stages;
+    o.nstages = 1;
+  }
   net *n;
   CREMA_TRY(cli_open_net(pos[1], pos[0], &o, &n, err));
   features_extract_options eo = {.blobs = blobs, .dbs = dbs, .nblobs = nblobs,
@@ -108,6 +114,8 @@ int cmd_extract_features(int argc, char **argv) {
        "from the net's Data layer LMDB in the order the layer reads it"},
       {"source", FLAG_STRING, &f.source,
        "the LMDB for --keep-source, when not the Data layer's (implies --keep-source)"},
+      {"stage", FLAG_STRING, &f.stage,
+       "a stage of the net's state (e.g. to pick another Data layer)"},
   };
   const int nspecs = (int)(sizeof specs / sizeof specs[0]);
   crema_error err = {CREMA_OK, ""};

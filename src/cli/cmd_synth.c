@@ -24,7 +24,7 @@ static const char description[] =
     "bytes, and --first lets a set be extended or split.";
 
 static crema_status run_synth(const char *dir, int count, int size, int seed, int first,
-                              const char *format, crema_error *err) {
+                              const char *format, int labels, crema_error *err) {
   synth_format f;
   if (!strcasecmp(format, "jpg") || !strcasecmp(format, "jpeg"))
     f = SYNTH_JPEG;
@@ -41,7 +41,12 @@ static crema_status run_synth(const char *dir, int count, int size, int seed, in
     return crema_fail(err, CREMA_ERR_INVALID, "--seed and --first must not be negative");
   CREMA_TRY(lesion_make_dir(dir, err));
   const double t0 = now_seconds();
-  CREMA_TRY(synth_write_set(dir, (uint32_t)seed, (uint32_t)first, (uint32_t)count, size, f, err));
+  if (labels)
+    CREMA_TRY(synth_write_labelled_set(dir, (uint32_t)seed, (uint32_t)first, (uint32_t)count,
+                                       size, f, err));
+  else
+    CREMA_TRY(synth_write_set(dir, (uint32_t)seed, (uint32_t)first, (uint32_t)count, size, f,
+                              err));
   char a[16], b[16];
   synth_id((uint32_t)first, a, sizeof a);
   synth_id((uint32_t)first + (uint32_t)count - 1, b, sizeof b);
@@ -51,7 +56,7 @@ static crema_status run_synth(const char *dir, int count, int size, int seed, in
 }
 
 int cmd_synth(int argc, char **argv) {
-  int count = 0, size = 256, seed = 1, first = 0;
+  int count = 0, size = 256, seed = 1, first = 0, labels = 0;
   const char *format = "jpg";
   const flag_spec specs[] = {
       {"count", FLAG_INT, &count, "number of images (required)"},
@@ -60,6 +65,10 @@ int cmd_synth(int argc, char **argv) {
        "random seed (>= 0; default 1): the same seed gives the same images"},
       {"format", FLAG_STRING, &format, "image format: jpg (default) or png; masks are always png"},
       {"first", FLAG_INT, &first, "number of the first image, ISIC_<first> (default 0)"},
+      {"labels", FLAG_BOOL, &labels,
+       "draw a diagnosis per image and patterns that imply it (a veil or streaks: MEL; "
+       "regression: BKL; a network or globules: NV) and write OUTDIR/labels.csv (ISIC 2018 "
+       "ground truth), OUTDIR/patterns.csv and OUTDIR/list.txt (for convert-imageset)"},
   };
   const int nspecs = (int)(sizeof specs / sizeof specs[0]);
   crema_error err = {CREMA_OK, ""};
@@ -73,7 +82,7 @@ int cmd_synth(int argc, char **argv) {
     fprintf(stderr, "crema synth: expected one OUTDIR, got %d arguments; see --help\n",
             res.npositional);
     rc = 2;
-  } else if (run_synth(res.positional[0], count, size, seed, first, format, &err) != CREMA_OK) {
+  } else if (run_synth(res.positional[0], count, size, seed, first, format, labels, &err) != CREMA_OK) {
     rc = cli_report("synth", &err);
   }
   flags_result_free(&res);

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,8 @@ typedef struct scene {
   float *blue;    /* blue-grey veil and dots */
   float *cover;   /* scratch coverage of the object being drawn */
   unsigned char *mask;
+  /* Labelled images: the patterns to draw (NULL: chosen at random). */
+  const synth_patterns *force;
 } scene;
 
 static void scene_free(scene *s) {
@@ -431,6 +434,24 @@ typedef struct pigment_plan {
   float haemoglobin;
 } pigment_plan;
 
+/* A labelled image shows exactly its patterns, and plainly enough to be
+ * told apart: pigmented, with a network, veil or regression of at least
+ * moderate strength and extent. */
+static void force_pigment(const synth_patterns *f, int amelanotic, pigment_plan *p) {
+  if (amelanotic) {
+    p->base = 0.5f + 0.5f * p->variation;
+    p->haemoglobin *= 0.3f;
+  }
+  p->network = f->network;
+  p->net_amount = fmaxf(p->net_amount, 0.6f);
+  p->veil = f->veil;
+  p->veil_amount = fmaxf(p->veil_amount, 0.5f);
+  p->veil_level = fminf(p->veil_level, 0.0f);
+  p->regression = f->regression;
+  p->regression_amount = fmaxf(p->regression_amount, 0.45f);
+  p->regression_level = fminf(p->regression_level, 0.05f);
+}
+
 static void choose_pigment(scene *s, pigment_plan *p) {
   crema_rng *r = &s->rng;
   int amelanotic = rng_bernoulli(r, 0.08f);
@@ -453,6 +474,8 @@ static void choose_pigment(scene *s, pigment_plan *p) {
   p->regression = rng_bernoulli(r, 0.2f);
   p->regression_level = rng_uniform(r, 0.05f, 0.3f);
   p->regression_amount = rng_uniform(r, 0.2f, 0.5f);
+  if (s->force)
+    force_pigment(s->force, amelanotic, p);
 }
 
 static void lay_pigment(scene *s, const pigment_plan *p) {
@@ -518,8 +541,13 @@ static void add_disc(scene *s, float *map, float cx, float cy, float radius, flo
  * (small blue-grey dots). */
 static void scatter_globules(scene *s) {
   crema_rng *r = &s->rng;
-  if (rng_bernoulli(r, 0.5f)) {
-    int count = 4 + (int)rng_below(r, 50);
+  /* The draws are made either way, so that unlabelled images keep their
+   * random sequence. */
+  int globules = rng_bernoulli(r, 0.5f);
+  if (s->force)
+    globules = s->force->globules;
+  if (globules) {
+    int count = (s->force ? 12 : 4) + (int)rng_below(r, 50);
     int rim = rng_bernoulli(r, 0.5f);
     float size = s->scale * rng_uniform(r, 1.f, 3.5f);
     for (int k = 0; k < count; k++) {
@@ -530,13 +558,41 @@ static void scatter_globules(scene *s) {
       add_disc(s, s->melanin, x, y, rad, rng_uniform(r, 0.8f, 2.f));
     }
   }
-  if (rng_bernoulli(r, 0.2f)) {
-    int count = 10 + (int)rng_below(r, 60);
+  int dots = rng_bernoulli(r, 0.2f);
+  if (s->force)
+    dots = s->force->dots;
+  if (dots) {
+    int count = (s->force ? 30 : 10) + (int)rng_below(r, 60);
     for (int k = 0; k < count; k++) {
       float x, y;
       outline_point(&s->shape, sqrtf(rng_uniform(r, 0.f, 1.f)) * 0.85f, rng_uniform(r, -PI_F, PI_F),
                     &x, &y);
       add_disc(s, s->blue, x, y, s->scale * rng_uniform(r, 0.5f, 1.3f), rng_uniform(r, 0.3f, 0.6f));
+    }
+  }
+}
+
+/* Radial streaks (pseudopods): dark lines from inside the rim outwards,
+ * some bulbous at the tip; drawn with the lesion's opacity, so they fade
+ * into the fuzzy border. */
+static void draw_streaks(scene *s) {
+  crema_rng *r = &s->rng;
+  const int count = 10 + (int)rng_below(r, 14);
+  const float width = s->scale * rng_uniform(r, 1.2f, 2.2f);
+  const float phi0 = rng_uniform(r, -PI_F, PI_F), spread = rng_uniform(r, 0.8f, 2.f * PI_F);
+  for (int k = 0; k < count; k++) {
+    const float phi = phi0 + spread * ((float)k + rng_uniform(r, 0.f, 0.8f)) / (float)count;
+    const float t0 = rng_uniform(r, 0.55f, 0.75f), t1 = rng_uniform(r, 0.97f, 1.08f);
+    const float amount = rng_uniform(r, 1.2f, 2.2f);
+    for (float t = t0; t <= t1; t += 0.02f) {
+      float x, y;
+      outline_point(&s->shape, t, phi, &x, &y);
+      add_disc(s, s->melanin, x, y, width * 0.5f, amount * 0.5f);
+    }
+    if (rng_bernoulli(r, 0.5f)) {
+      float x, y;
+      outline_point(&s->shape, t1, phi, &x, &y);
+      add_disc(s, s->melanin, x, y, width * 1.2f, amount);
     }
   }
 }
@@ -904,6 +960,8 @@ static crema_status render_scene(scene *s, synth_sample *out, crema_error *err) 
   paint_skin(s);
   lay_pigment(s, &plan);
   scatter_globules(s);
+  if (s->force && s->force->streaks)
+    draw_streaks(s);
   tint_lesion(s, &plan);
   draw_ink(s);
   draw_ruler(s);
@@ -915,8 +973,8 @@ static crema_status render_scene(scene *s, synth_sample *out, crema_error *err) 
   return CREMA_OK;
 }
 
-crema_status synth_render(uint32_t seed, uint32_t number, int size, synth_sample *out,
-                          crema_error *err) {
+static crema_status render(uint32_t seed, uint32_t number, int size, const synth_patterns *force,
+                           synth_sample *out, crema_error *err) {
   memset(out, 0, sizeof *out);
   if (size < SYNTH_MIN_SIZE || size > SYNTH_MAX_SIZE)
     return crema_fail(err, CREMA_ERR_INVALID, "image size %d is out of range [%d, %d]", size,
@@ -931,12 +989,64 @@ crema_status synth_render(uint32_t seed, uint32_t number, int size, synth_sample
   memset(&s, 0, sizeof s);
   s.size = size;
   s.scale = size / 256.f;
+  s.force = force;
   rng_seed(&s.rng, image_seed(seed, number));
   st = render_scene(&s, out, err);
   scene_free(&s);
   if (st != CREMA_OK)
     synth_sample_free(out);
   return st;
+}
+
+crema_status synth_render(uint32_t seed, uint32_t number, int size, synth_sample *out,
+                          crema_error *err) {
+  return render(seed, number, size, NULL, out, err);
+}
+
+const char *synth_class_name(int diagnosis) {
+  static const char *const names[SYNTH_NCLASSES] = {"MEL", "NV",  "BCC", "AKIEC",
+                                                    "BKL", "DF", "VASC"};
+  return diagnosis >= 0 && diagnosis < SYNTH_NCLASSES ? names[diagnosis] : "?";
+}
+
+int synth_diagnosis(const synth_patterns *p) {
+  if (p->veil || p->streaks)
+    return SYNTH_MEL;
+  if (p->regression)
+    return SYNTH_BKL;
+  return SYNTH_NV;
+}
+
+/* Patterns for a diagnosis drawn from the image's own stream (apart from
+ * the scene's, whose draws keep their order): a melanoma shows a veil or
+ * streaks (or both) with other structures at random; a keratosis
+ * regression with at most peppering; a nevus a network or globules (or
+ * both) and nothing else. */
+static void choose_patterns(uint32_t seed, uint32_t number, synth_patterns *p) {
+  crema_rng r;
+  rng_seed(&r, image_seed(seed, number) ^ 0x5eed1abeu);
+  memset(p, 0, sizeof *p);
+  const uint32_t pick = rng_below(&r, 3);
+  if (pick == 0) {
+    p->veil = rng_bernoulli(&r, 0.6f);
+    p->streaks = !p->veil || rng_bernoulli(&r, 0.4f);
+    p->dots = rng_bernoulli(&r, 0.5f);
+    p->network = rng_bernoulli(&r, 0.5f);
+    p->globules = rng_bernoulli(&r, 0.3f);
+    p->regression = rng_bernoulli(&r, 0.4f);
+  } else if (pick == 1) {
+    p->regression = 1;
+    p->dots = rng_bernoulli(&r, 0.4f);
+  } else {
+    p->network = rng_bernoulli(&r, 0.7f);
+    p->globules = !p->network || rng_bernoulli(&r, 0.3f);
+  }
+}
+
+crema_status synth_render_labelled(uint32_t seed, uint32_t number, int size, synth_sample *out,
+                                   synth_patterns *patterns, crema_error *err) {
+  choose_patterns(seed, number, patterns);
+  return render(seed, number, size, patterns, out, err);
 }
 
 crema_status synth_encode(const synth_sample *s, synth_format format, unsigned char **out,
@@ -1002,12 +1112,17 @@ static crema_status write_sample(const char *dir, uint32_t number, const synth_s
   return st;
 }
 
-crema_status synth_write_set(const char *dir, uint32_t seed, uint32_t first, uint32_t count,
-                             int size, synth_format format, crema_error *err) {
+static crema_status check_numbers(uint32_t first, uint32_t count, crema_error *err) {
   if (first > SYNTH_MAX_NUMBER || count > SYNTH_MAX_NUMBER + 1 - first)
     return crema_fail(err, CREMA_ERR_INVALID,
                       "images %u..%u do not fit ISIC's seven-digit identifiers", (unsigned)first,
                       (unsigned)(first + count - 1));
+  return CREMA_OK;
+}
+
+crema_status synth_write_set(const char *dir, uint32_t seed, uint32_t first, uint32_t count,
+                             int size, synth_format format, crema_error *err) {
+  CREMA_TRY(check_numbers(first, count, err));
   for (uint32_t k = 0; k < count; k++) {
     synth_sample s;
     CREMA_TRY(synth_render(seed, first + k, size, &s, err));
@@ -1017,4 +1132,79 @@ crema_status synth_write_set(const char *dir, uint32_t seed, uint32_t first, uin
       return st;
   }
   return CREMA_OK;
+}
+
+/* A growing text: the label files are written whole at the end. */
+typedef struct text {
+  char *s;
+  size_t len, cap;
+} text;
+
+static crema_status text_add(text *t, crema_error *err, const char *fmt, ...)
+    CREMA_PRINTF(3, 4);
+static crema_status text_add(text *t, crema_error *err, const char *fmt, ...) {
+  char line[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof line)
+    return crema_fail(err, CREMA_ERR_INVALID, "label line too long");
+  if (t->len + (size_t)n + 1 > t->cap) {
+    size_t cap = t->cap ? 2 * t->cap : 4096;
+    while (cap < t->len + (size_t)n + 1)
+      cap *= 2;
+    char *s = realloc(t->s, cap);
+    if (!s)
+      return crema_fail(err, CREMA_ERR_NOMEM, "out of memory for the label files");
+    t->s = s;
+    t->cap = cap;
+  }
+  memcpy(t->s + t->len, line, (size_t)n + 1);
+  t->len += (size_t)n;
+  return CREMA_OK;
+}
+
+static crema_status label_lines(text *csv, text *pat, text *list, uint32_t number,
+                                const synth_patterns *p, synth_format format, crema_error *err) {
+  char id[16];
+  synth_id(number, id, sizeof id);
+  const int d = synth_diagnosis(p);
+  CREMA_TRY(text_add(csv, err, "%s", id));
+  for (int c = 0; c < SYNTH_NCLASSES; c++)
+    CREMA_TRY(text_add(csv, err, ",%s", c == d ? "1.0" : "0.0"));
+  CREMA_TRY(text_add(csv, err, "\n"));
+  CREMA_TRY(text_add(pat, err, "%s,%d,%d,%d,%d,%d,%d,%s\n", id, p->network, p->globules, p->dots,
+                     p->streaks, p->veil, p->regression, synth_class_name(d)));
+  return text_add(list, err, "%s.%s %d\n", id, format == SYNTH_JPEG ? "jpg" : "png", d);
+}
+
+crema_status synth_write_labelled_set(const char *dir, uint32_t seed, uint32_t first,
+                                      uint32_t count, int size, synth_format format,
+                                      crema_error *err) {
+  CREMA_TRY(check_numbers(first, count, err));
+  text csv = {0}, pat = {0}, list = {0};
+  crema_status st = text_add(&csv, err, "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\n");
+  if (st == CREMA_OK)
+    st = text_add(&pat, err, "image,network,globules,dots,streaks,veil,regression,diagnosis\n");
+  for (uint32_t k = 0; k < count && st == CREMA_OK; k++) {
+    synth_sample s;
+    synth_patterns p;
+    if ((st = synth_render_labelled(seed, first + k, size, &s, &p, err)) != CREMA_OK)
+      break;
+    st = write_sample(dir, first + k, &s, format, err);
+    synth_sample_free(&s);
+    if (st == CREMA_OK)
+      st = label_lines(&csv, &pat, &list, first + k, &p, format, err);
+  }
+  if (st == CREMA_OK)
+    st = write_bytes(dir, "labels.csv", (const unsigned char *)csv.s, csv.len, err);
+  if (st == CREMA_OK)
+    st = write_bytes(dir, "patterns.csv", (const unsigned char *)pat.s, pat.len, err);
+  if (st == CREMA_OK)
+    st = write_bytes(dir, "list.txt", (const unsigned char *)list.s, list.len, err);
+  free(csv.s);
+  free(pat.s);
+  free(list.s);
+  return st;
 }

@@ -35,10 +35,40 @@ typedef struct synth_sample {
   int fitzpatrick;  /* skin type 1..6 */
 } synth_sample;
 
+/* The dermoscopic patterns of a labelled image (1 = drawn). */
+typedef struct synth_patterns {
+  int network;    /* reticular pigment network */
+  int globules;   /* brown-black globules */
+  int dots;       /* blue-grey dots (peppering) */
+  int streaks;    /* radial streaks at the rim (pseudopods) */
+  int veil;       /* blue-white veil */
+  int regression; /* white scar-like regression areas */
+} synth_patterns;
+
+/* Diagnoses, numbered by their column in ISIC 2018's ground-truth CSV
+ * (image,MEL,NV,BCC,AKIEC,BKL,DF,VASC). */
+enum { SYNTH_MEL = 0, SYNTH_NV = 1, SYNTH_BKL = 4, SYNTH_NCLASSES = 7 };
+
+/* ISIC's column name of a diagnosis ("MEL", ...). */
+const char *synth_class_name(int diagnosis);
+
+/* The diagnosis the patterns imply, after dermoscopy's pattern analysis
+ * (simplified): a blue-white veil or streaks make a melanoma (MEL);
+ * otherwise regression areas a benign keratosis (BKL); otherwise a nevus
+ * (NV) by its network or globules. */
+int synth_diagnosis(const synth_patterns *p);
+
 /* Renders image number `number` of the set given by seed. */
 crema_status synth_render(uint32_t seed, uint32_t number, int size, synth_sample *out,
                           crema_error *err);
 void synth_sample_free(synth_sample *s);
+
+/* Renders image number `number` of a labelled set: a diagnosis is drawn
+ * first (MEL, NV and BKL alike often), then patterns that imply it, which
+ * are drawn plainly enough to be told apart (*patterns receives them).
+ * Images of a labelled set differ from those of an unlabelled one. */
+crema_status synth_render_labelled(uint32_t seed, uint32_t number, int size, synth_sample *out,
+                                   synth_patterns *patterns, crema_error *err);
 
 /* The image file's bytes: a JPEG at the sample's quality, or a PNG of the
  * image after a JPEG round trip at that quality (so both formats carry the
@@ -53,5 +83,14 @@ void synth_id(uint32_t number, char *buf, size_t size);
  * ID.jpg or ID.png and ID_segmentation.png. */
 crema_status synth_write_set(const char *dir, uint32_t seed, uint32_t first, uint32_t count,
                              int size, synth_format format, crema_error *err);
+
+/* The same for a labelled set, and its labels: DIR/labels.csv in ISIC
+ * 2018's ground-truth format (image,MEL,NV,BCC,AKIEC,BKL,DF,VASC, one-hot
+ * 0.0/1.0), DIR/patterns.csv (image, the six patterns as 0/1, diagnosis)
+ * and DIR/list.txt for convert-imageset ("ID.jpg COLUMN", the diagnosis's
+ * column index). */
+crema_status synth_write_labelled_set(const char *dir, uint32_t seed, uint32_t first,
+                                      uint32_t count, int size, synth_format format,
+                                      crema_error *err);
 
 #endif

@@ -276,6 +276,88 @@ START_TEST(sizes_scale) {
 }
 END_TEST
 
+/* Labelled sets: each image's diagnosis follows from its patterns by
+ * synth_diagnosis's rule, the three diagnoses come about equally often,
+ * and the same (seed, number) gives the same patterns and pixels. */
+START_TEST(labelled_patterns_imply_diagnosis) {
+  crema_error err = {0};
+  int counts[SYNTH_NCLASSES] = {0};
+  enum { N = 240 };
+  for (uint32_t i = 0; i < N; i++) {
+    synth_sample s;
+    synth_patterns p;
+    ck_assert_msg(synth_render_labelled(7, i, 24, &s, &p, &err) == CREMA_OK, "%s", err.message);
+    const int d = synth_diagnosis(&p);
+    counts[d]++;
+    if (d == SYNTH_MEL)
+      ck_assert(p.veil || p.streaks);
+    else if (d == SYNTH_BKL)
+      ck_assert(p.regression && !p.veil && !p.streaks && !p.network && !p.globules);
+    else
+      ck_assert(d == SYNTH_NV && (p.network || p.globules) && !p.veil && !p.streaks &&
+                !p.regression && !p.dots);
+    if (i < 3) {
+      synth_sample again;
+      synth_patterns q;
+      ck_assert(synth_render_labelled(7, i, 24, &again, &q, &err) == CREMA_OK);
+      ck_assert(!memcmp(&p, &q, sizeof p) && same_image(&s.rgb, &again.rgb));
+      synth_sample_free(&again);
+    }
+    synth_sample_free(&s);
+  }
+  ck_assert_int_eq(counts[SYNTH_MEL] + counts[SYNTH_NV] + counts[SYNTH_BKL], N);
+  for (int d = 0; d < SYNTH_NCLASSES; d++)
+    if (d == SYNTH_MEL || d == SYNTH_NV || d == SYNTH_BKL)
+      ck_assert_msg(counts[d] > N / 4 && counts[d] < N * 5 / 12, "%s: %d of %d",
+                    synth_class_name(d), counts[d], N);
+  ck_assert_str_eq(synth_class_name(SYNTH_BKL), "BKL");
+}
+END_TEST
+
+/* The label files of a labelled set: ISIC 2018's ground-truth CSV, the
+ * patterns, and a convert-imageset list, one line per image. */
+START_TEST(labelled_set_files) {
+  crema_error err = {0};
+  ck_assert_msg(synth_write_labelled_set(scratch, 4, 20, 5, 32, SYNTH_JPEG, &err) == CREMA_OK,
+                "%s", err.message);
+  char line[256];
+  FILE *csv = fopen(in_scratch("labels.csv"), "r"), *pat = fopen(in_scratch("patterns.csv"), "r");
+  FILE *list = fopen(in_scratch("list.txt"), "r");
+  ck_assert(csv && pat && list);
+  ck_assert(fgets(line, sizeof line, csv));
+  ck_assert_str_eq(line, "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\n");
+  ck_assert(fgets(line, sizeof line, pat));
+  ck_assert_str_eq(line, "image,network,globules,dots,streaks,veil,regression,diagnosis\n");
+  for (uint32_t i = 20; i < 25; i++) {
+    synth_sample s;
+    synth_patterns p;
+    ck_assert(synth_render_labelled(4, i, 32, &s, &p, &err) == CREMA_OK);
+    synth_sample_free(&s);
+    const int d = synth_diagnosis(&p);
+    char want[256], id[16];
+    synth_id(i, id, sizeof id);
+    snprintf(want, sizeof want, "%s,%s,%s,0.0,0.0,%s,0.0,0.0\n", id, d == SYNTH_MEL ? "1.0" : "0.0",
+             d == SYNTH_NV ? "1.0" : "0.0", d == SYNTH_BKL ? "1.0" : "0.0");
+    ck_assert(fgets(line, sizeof line, csv));
+    ck_assert_str_eq(line, want);
+    snprintf(want, sizeof want, "%s,%d,%d,%d,%d,%d,%d,%s\n", id, p.network, p.globules, p.dots,
+             p.streaks, p.veil, p.regression, synth_class_name(d));
+    ck_assert(fgets(line, sizeof line, pat));
+    ck_assert_str_eq(line, want);
+    snprintf(want, sizeof want, "%s.jpg %d\n", id, d);
+    ck_assert(fgets(line, sizeof line, list));
+    ck_assert_str_eq(line, want);
+    struct stat st;
+    snprintf(want, sizeof want, "%s.jpg", id);
+    ck_assert_int_eq(stat(in_scratch(want), &st), 0);
+  }
+  ck_assert(!fgets(line, sizeof line, csv) && !fgets(line, sizeof line, list));
+  fclose(csv);
+  fclose(pat);
+  fclose(list);
+}
+END_TEST
+
 static Suite *synth_suite(void) {
   Suite *s = suite_create("synth");
   TCase *tc = tcase_create("render");
@@ -284,6 +366,7 @@ static Suite *synth_suite(void) {
   tcase_add_test(tc, masks_binary_and_lesion_fraction_in_bounds);
   tcase_add_test(tc, lesion_darker_than_skin);
   tcase_add_test(tc, sizes_scale);
+  tcase_add_test(tc, labelled_patterns_imply_diagnosis);
   tcase_set_timeout(tc, 300);
   suite_add_tcase(s, tc);
   tc = tcase_create("files");
@@ -291,6 +374,7 @@ static Suite *synth_suite(void) {
   tcase_add_test(tc, isic_names_and_set_files);
   tcase_add_test(tc, sets_are_reproducible_and_splittable);
   tcase_add_test(tc, bad_arguments_fail_cleanly);
+  tcase_add_test(tc, labelled_set_files);
   suite_add_tcase(s, tc);
   return s;
 }
