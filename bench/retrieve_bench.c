@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "core/clock.h"
-#include "math/parallel.h"
+#include "core/parallel.h"
+#include "math/blas.h"
 #include "retrieval/knn.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -43,7 +44,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "retrieve_bench: sizes must be positive\n");
     return 2;
   }
-  par_blas_stop_workers();
+  blas_stop_workers();
   float *db = malloc((size_t)n * (size_t)dim * sizeof(float));
   float *q = malloc((size_t)nq * (size_t)dim * sizeof(float));
   knn_hit *hits = malloc((size_t)nq * (size_t)k * sizeof(knn_hit));

@@ -144,6 +144,7 @@ crema_status knn_search(const float *db, size_t n, size_t dim, const float *q, s
     return CREMA_ERR_NOMEM;
   }
   const int lower_better = metric == KNN_L2;
+  const int blas = blas_threads_enter(); /* crema's own products (math/blas.h) */
   for (size_t q0 = 0; q0 < nq; q0 += KNN_QUERY_BLOCK) {
     const size_t qb = nq - q0 < KNN_QUERY_BLOCK ? nq - q0 : KNN_QUERY_BLOCK;
     for (size_t i = 0; i < qb; i++) {
@@ -170,6 +171,7 @@ crema_status knn_search(const float *db, size_t n, size_t dim, const float *q, s
       qsort(h, found[q0 + i], sizeof *h, lower_better ? cmp_lower : cmp_higher);
     }
   }
+  blas_threads_leave(blas);
   free(norm2);
   free(dots);
   free(qn);

@@ -333,8 +333,10 @@ crema_status report_html(const report_input *in, strbuf *out, crema_error *err) 
   float *hq = crema_malloc(hq_n * sizeof(float), err), *hd = crema_malloc(hd_n * sizeof(float), err);
   crema_status st = hq && hd ? CREMA_OK : CREMA_ERR_NOMEM;
   const size_t nq = in->queries->n < in->max_queries ? in->queries->n : in->max_queries;
+  const int blas = blas_threads_enter(); /* the heat maps' products */
   for (size_t q = 0; q < nq && st == CREMA_OK; q++)
     st = query_section(out, in, q, hq, hd, err);
+  blas_threads_leave(blas);
   free(hq);
   free(hd);
   sb_printf(out, "</body></html>\n");
