@@ -365,6 +365,10 @@ static void fit_lesion(scene *s) {
   /* Skewed towards mid-sized lesions, as in ISIC. */
   float u = rng_uniform(r, 0.f, 1.f);
   float target = 0.07f + 0.46f * u * (0.6f + 0.4f * u);
+  /* Labelled images show their lesion large, as a crop to the lesion
+   * would: averages over the image then weigh its patterns, not skin. */
+  if (s->force)
+    target = 0.35f + 0.2f * u;
   o->radius = sqrtf(target * total / (PI_F * o->aspect));
   for (int y = 0; y < n; y++)
     for (int x = 0; x < n; x++)
@@ -445,7 +449,7 @@ static void force_pigment(const synth_patterns *f, int amelanotic, pigment_plan 
   p->network = f->network;
   p->net_amount = fmaxf(p->net_amount, 0.6f);
   p->veil = f->veil;
-  p->veil_amount = fmaxf(p->veil_amount, 0.5f);
+  p->veil_amount = fmaxf(p->veil_amount, 0.6f);
   p->veil_level = fminf(p->veil_level, 0.0f);
   p->regression = f->regression;
   p->regression_amount = fmaxf(p->regression_amount, 0.45f);
@@ -963,11 +967,16 @@ static crema_status render_scene(scene *s, synth_sample *out, crema_error *err) 
   if (s->force && s->force->streaks)
     draw_streaks(s);
   tint_lesion(s, &plan);
-  draw_ink(s);
-  draw_ruler(s);
-  draw_stickers(s);
-  draw_hair(s);
-  draw_bubbles(s);
+  /* Labelled images leave out the artefacts: at the small sizes a
+   * measurement trains on, hair and stickers hide the few pixels a
+   * pattern has, and the label is about the patterns. */
+  if (!s->force) {
+    draw_ink(s);
+    draw_ruler(s);
+    draw_stickers(s);
+    draw_hair(s);
+    draw_bubbles(s);
+  }
   apply_optics(s);
   quantise(s, out->rgb.pixels);
   return CREMA_OK;
@@ -1033,7 +1042,7 @@ static void choose_patterns(uint32_t seed, uint32_t number, synth_patterns *p) {
     p->dots = rng_bernoulli(&r, 0.5f);
     p->network = rng_bernoulli(&r, 0.5f);
     p->globules = rng_bernoulli(&r, 0.3f);
-    p->regression = rng_bernoulli(&r, 0.4f);
+    p->regression = rng_bernoulli(&r, 0.15f);
   } else if (pick == 1) {
     p->regression = 1;
     p->dots = rng_bernoulli(&r, 0.4f);
