@@ -185,3 +185,8 @@ EXTRA_DIST += tests/cli/exports.sh tests/cli/layering.sh tools/check-layering
 # Optional cross-check against OpenCV's dnn (skipped without python3-opencv).
 TESTS += tests/cli/opencv_deploy.sh
 EXTRA_DIST += tests/cli/opencv_deploy.sh
+
+# Caffe's file rules: weights, mean files and solver states binary whatever
+# their names (only .prototxt/.pbtxt are text); crema info on them.
+TESTS += tests/cli/file_rules.sh
+EXTRA_DIST += tests/cli/file_rules.sh

@@ -7,16 +7,21 @@
 #include "cli/cli.h"
 #include "cli/flags.h"
 #include "core/blob.h"
+#include "io/binary.h"
 #include "io/blobproto.h"
+#include "io/file.h"
 #include "io/upgrade.h"
 
 static const char usage[] = "crema info FILE";
 static const char description[] =
-    "Lists the layers of a network definition (.prototxt) or trained model (.caffemodel,\n"
-    "read as binary) after Caffe's legacy upgrades: each layer's name, type, bottoms, tops\n"
-    "and parameter blobs (their shapes as stored in a model; a definition declares none\n"
-    "unless it embeds blobs, so its param specs and Input shapes are shown instead), then\n"
-    "the number of layers, parameter blobs and parameters.";
+    "Lists the layers of a network definition (.prototxt) or trained model (.caffemodel)\n"
+    "after Caffe's legacy upgrades: each layer's name, type, bottoms, tops and parameter\n"
+    "blobs (their shapes as stored in a model; a definition declares none unless it embeds\n"
+    "blobs, so its param specs and Input shapes are shown instead), then the number of\n"
+    "layers, parameter blobs and parameters.  As Caffe, FILE is read as binary whatever it\n"
+    "is called unless its name ends in .prototxt or .pbtxt (or, for other names, the binary\n"
+    "forms fail and it reads as a text definition).  A binary BlobProto (a .binaryproto mean\n"
+    "file) shows its shape, a SolverState its iteration and history.";
 
 typedef struct info_totals {
   size_t layers, blobs;
@@ -87,9 +92,77 @@ static void print_declared(const Caffe__LayerParameter *l) {
   }
 }
 
+/* A BlobProto file (a mean file): its shape and value counts. */
+static crema_status print_blobproto(const char *path, const Caffe__BlobProto *bp,
+                                    crema_error *err) {
+  int n;
+  int dims[BLOB_MAX_AXES];
+  CREMA_TRY(blobproto_shape(bp, &n, dims, err));
+  printf("blob: BlobProto\nfile: %s\nshape: ", path);
+  print_dims(dims, n);
+  printf("\ndata: %zu values\ndiff: %zu values\n", bp->n_data + bp->n_double_data,
+         bp->n_diff + bp->n_double_diff);
+  return CREMA_OK;
+}
+
+static void print_solver_state(const char *path, const Caffe__SolverState *s) {
+  printf("solver state: SolverState\nfile: %s\niter: %d\ncurrent_step: %d\n", path, s->iter,
+         s->current_step);
+  printf("learned_net: %s\nhistory: %zu blobs\n", s->learned_net ? s->learned_net : "-",
+         s->n_history);
+}
+
+/* Names of Caffe's binary files: never read as text definitions. */
+static int binary_name(const char *path) {
+  return path_has_suffix(path, ".caffemodel") || path_has_suffix(path, ".binaryproto") ||
+         path_has_suffix(path, ".solverstate");
+}
+
+/* FILE as Caffe's tools read it: a text definition when named so, else a
+ * binary NetParameter, BlobProto or SolverState, whichever parses; a
+ * definition under another name last.  *net, *bp or *state is set; when
+ * nothing fits, the binary model's error. */
+static crema_status read_info_file(const char *path, Caffe__NetParameter **net,
+                                   Caffe__BlobProto **bp, Caffe__SolverState **state,
+                                   crema_error *err) {
+  if (path_is_text_proto(path))
+    return net_param_read_text(path, net, err);
+  crema_status st = net_param_read_binary(path, net, err);
+  if (st == CREMA_OK || st == CREMA_ERR_NOMEM)
+    return st;
+  crema_error first = *err, ignored = {CREMA_OK, ""};
+  ProtobufCMessage *m = NULL;
+  if (bin_read_file(path, &caffe__blob_proto__descriptor, &m, &ignored) == CREMA_OK) {
+    *bp = (Caffe__BlobProto *)m;
+    return CREMA_OK;
+  }
+  if (bin_read_file(path, &caffe__solver_state__descriptor, &m, &ignored) == CREMA_OK) {
+    *state = (Caffe__SolverState *)m;
+    return CREMA_OK;
+  }
+  if (!binary_name(path) && net_param_read_text(path, net, &ignored) == CREMA_OK)
+    return CREMA_OK;
+  *err = first;
+  return st;
+}
+
 static crema_status print_info(const char *path, crema_error *err) {
   Caffe__NetParameter *net = NULL;
-  CREMA_TRY(net_param_read(path, &net, err));
+  Caffe__BlobProto *bp = NULL;
+  Caffe__SolverState *state = NULL;
+  CREMA_TRY(read_info_file(path, &net, &bp, &state, err));
+  if (bp) {
+    crema_status st = print_blobproto(path, bp, err);
+    if (st != CREMA_OK)
+      crema_error_prefix(err, "%s: ", path);
+    protobuf_c_message_free_unpacked(&bp->base, NULL);
+    return st;
+  }
+  if (state) {
+    print_solver_state(path, state);
+    protobuf_c_message_free_unpacked(&state->base, NULL);
+    return CREMA_OK;
+  }
   info_totals t = {0, 0, 0};
   printf("net: %s\nfile: %s\n", net->name ? net->name : "(unnamed)", path);
   crema_status st = CREMA_OK;

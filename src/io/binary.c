@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "io/binary.h"
 #include "io/file.h"
@@ -10,6 +11,11 @@ static const char *short_message_name(const ProtobufCMessageDescriptor *desc) {
   return desc->short_name ? desc->short_name : desc->name;
 }
 
+/* What a user calls the file: a NetParameter is a model (weights). */
+static const char *file_kind(const ProtobufCMessageDescriptor *desc) {
+  return strcmp(short_message_name(desc), "NetParameter") ? short_message_name(desc) : "model";
+}
+
 crema_status bin_read_file(const char *path, const ProtobufCMessageDescriptor *desc,
                            ProtobufCMessage **out, crema_error *err) {
   *out = NULL;
@@ -17,14 +23,14 @@ crema_status bin_read_file(const char *path, const ProtobufCMessageDescriptor *d
   CREMA_TRY(file_view_open(path, BIN_MAX_FILE_SIZE, &v, err));
   if (v.size == 0) {
     file_view_close(&v);
-    return crema_fail(err, CREMA_ERR_INVALID, "%s: empty file, expected a binary %s", path,
-                      short_message_name(desc));
+    return crema_fail(err, CREMA_ERR_INVALID, "%s: empty file, not a Caffe binary %s", path,
+                      file_kind(desc));
   }
   ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, v.size, v.data);
   file_view_close(&v);
   if (!msg)
-    return crema_fail(err, CREMA_ERR_INVALID, "%s: not a valid %s (truncated or corrupt)", path,
-                      short_message_name(desc));
+    return crema_fail(err, CREMA_ERR_INVALID,
+                      "%s: not a Caffe binary %s (truncated or corrupt)", path, file_kind(desc));
   *out = msg;
   return CREMA_OK;
 }

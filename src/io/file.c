@@ -269,3 +269,7 @@ int file_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;
 }
+
+int path_is_text_proto(const char *path) {
+  return path_has_suffix(path, ".prototxt") || path_has_suffix(path, ".pbtxt");
+}

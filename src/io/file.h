@@ -40,4 +40,9 @@ int file_exists(const char *path);
 /* 1 if path ends with suffix (case-insensitive). */
 int path_has_suffix(const char *path, const char *suffix);
 
+/* 1 if path names a text-format protobuf file (.prototxt or .pbtxt).  Caffe
+ * reads weights, mean files and solver states as binary whatever they are
+ * called; crema reads such a file as text only when its name says so. */
+int path_is_text_proto(const char *path);
+
 #endif

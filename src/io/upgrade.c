@@ -1323,6 +1323,12 @@ crema_status net_param_read(const char *path, Caffe__NetParameter **out, crema_e
   return net_param_read_text(path, out, err);
 }
 
+crema_status net_weights_read(const char *path, Caffe__NetParameter **out, crema_error *err) {
+  if (path_is_text_proto(path))
+    return net_param_read_text(path, out, err);
+  return net_param_read_binary(path, out, err);
+}
+
 crema_status solver_param_read_text(const char *path, Caffe__SolverParameter **out,
                                     crema_error *err) {
   *out = NULL;

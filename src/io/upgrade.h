@@ -33,6 +33,9 @@ const char *upgrade_v1_type_name(int v1_type);
 crema_status net_param_read_text(const char *path, Caffe__NetParameter **out, crema_error *err);
 crema_status net_param_read_binary(const char *path, Caffe__NetParameter **out, crema_error *err);
 crema_status net_param_read(const char *path, Caffe__NetParameter **out, crema_error *err);
+/* Weights as Caffe reads them: binary whatever the name, except that a
+ * name ending in .prototxt or .pbtxt is text (path_is_text_proto). */
+crema_status net_weights_read(const char *path, Caffe__NetParameter **out, crema_error *err);
 crema_status solver_param_read_text(const char *path, Caffe__SolverParameter **out,
                                     crema_error *err);
 

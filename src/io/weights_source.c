@@ -82,8 +82,9 @@ struct weights_source {
 
 static crema_status corrupt_at(const weights_source *s, const uint8_t *at, crema_error *err) {
   return crema_fail(err, CREMA_ERR_INVALID,
-                    "%s: not a valid NetParameter (truncated or corrupt near byte %zu)", s->path,
-                    (size_t)(at - s->view.data));
+                    "%s: not a Caffe binary model (truncated or corrupt near byte %zu; text "
+                    "weights must be named .prototxt or .pbtxt)",
+                    s->path, (size_t)(at - s->view.data));
 }
 
 static crema_status grow(void **arr, size_t *cap, size_t need, size_t elem, crema_error *err) {
@@ -325,7 +326,7 @@ static crema_status open_wire(weights_source *x, int *v0, crema_error *err) {
   CREMA_TRY(file_view_open(x->path, BIN_MAX_FILE_SIZE, &x->view, err));
   x->mapped = 1;
   if (x->view.size == 0)
-    return crema_fail(err, CREMA_ERR_INVALID, "%s: empty file, expected a binary NetParameter",
+    return crema_fail(err, CREMA_ERR_INVALID, "%s: empty file, not a Caffe binary model",
                       x->path);
   CREMA_TRY(index_net(x, err));
   if (x->n_v2 > 0 && x->n_v1 > 0)
@@ -361,7 +362,10 @@ crema_status weights_source_open(const char *path, weights_source **out, crema_e
     return CREMA_ERR_NOMEM;
   x->path = path;
   crema_status st = CREMA_OK;
-  int wire = path_has_suffix(path, ".caffemodel") || path_has_suffix(path, ".binaryproto");
+  /* Binary whatever the file is called, as Caffe's CopyTrainedLayersFrom,
+   * unless the name ends in .prototxt or .pbtxt (text weights, a crema
+   * convenience). */
+  int wire = !path_is_text_proto(path);
   if (wire) {
     int v0 = 0;
     st = open_wire(x, &v0, err);
@@ -371,7 +375,7 @@ crema_status weights_source_open(const char *path, weights_source **out, crema_e
     }
   }
   if (st == CREMA_OK && !wire) {
-    st = net_param_read(path, &x->owned, err);
+    st = net_weights_read(path, &x->owned, err);
     x->param = x->owned;
   }
   if (st != CREMA_OK) {
@@ -432,8 +436,8 @@ crema_status weights_source_blob(weights_source *s, size_t k, size_t j,
     s->current_span = s->blobs[s->layers[k].first_blob + j];
     if (!read_header(&s->header, s->current_span))
       return crema_fail(err, CREMA_ERR_INVALID,
-                        "not a valid NetParameter (truncated or corrupt near byte %zu)",
-                        (size_t)(s->current_span.data - s->view.data));
+                        "%s: not a Caffe binary model (truncated or corrupt near byte %zu)",
+                        s->path, (size_t)(s->current_span.data - s->view.data));
     s->current = &s->header.bp;
   }
   *header = s->current;

@@ -75,7 +75,7 @@ expect_lone_error upgrade-solver "cannot be both specified"
 head -c 1000 "$vgg/legacy_v1.caffemodel" >"$work/cut.caffemodel"
 expect_status 1 "truncated model" \
   "$CREMA_BIN" upgrade-net "$work/cut.caffemodel" "$work/x.caffemodel"
-expect_lone_error upgrade-net "not a valid NetParameter (truncated or corrupt)"
+expect_lone_error upgrade-net "not a Caffe binary model (truncated or corrupt)"
 [ -e "$work/x.caffemodel" ] && fail "output written for a truncated model"
 
 expect_status 1 "truncated model info" "$CREMA_BIN" info "$work/cut.caffemodel"

@@ -196,7 +196,7 @@ START_TEST(truncated_model_is_rejected) {
   for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
     write_bytes(scratch_file("cut.caffemodel"), bytes, cuts[i]);
     expect_bad_binary(scratch_file("cut.caffemodel"),
-                      "not a valid NetParameter (truncated or corrupt)");
+                      "not a Caffe binary model (truncated or corrupt)");
   }
   free(bytes);
 }
@@ -212,7 +212,7 @@ START_TEST(random_bytes_are_rejected) {
   /* Start with a field-7 (invalid wire type) key so the bytes cannot parse. */
   noise[0] = 0x3f;
   write_bytes(scratch_file("noise.caffemodel"), noise, sizeof noise);
-  expect_bad_binary(scratch_file("noise.caffemodel"), "not a valid NetParameter");
+  expect_bad_binary(scratch_file("noise.caffemodel"), "not a Caffe binary model");
 }
 END_TEST
 
