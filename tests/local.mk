@@ -190,3 +190,7 @@ EXTRA_DIST += tests/cli/opencv_deploy.sh
 # their names (only .prototxt/.pbtxt are text); crema info on them.
 TESTS += tests/cli/file_rules.sh
 EXTRA_DIST += tests/cli/file_rules.sh
+
+# crema time, with and without --forward-only (no gradient storage).
+TESTS += tests/cli/time.sh
+EXTRA_DIST += tests/cli/time.sh
