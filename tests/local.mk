@@ -194,3 +194,9 @@ EXTRA_DIST += tests/cli/file_rules.sh
 # crema time, with and without --forward-only (no gradient storage).
 TESTS += tests/cli/time.sh
 EXTRA_DIST += tests/cli/time.sh
+
+# Full-width VGG-16 and lesion nets under every convolution engine: forward
+# against OpenCV's dnn, gradients against float64 (skipped without
+# python3-opencv); and issue 14's AdaDelta lesion case under each engine.
+TESTS += tests/cli/full_width.sh tests/cli/lesion_adadelta.sh
+EXTRA_DIST += tests/cli/full_width.sh tests/cli/full_width.py tests/cli/lesion_adadelta.sh
