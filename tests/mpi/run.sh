@@ -135,13 +135,20 @@ grep -q "Data-parallel training on 2 ranks (mpi)" "$work/small_2x2/log" ||
   fail "small_2x2: no data-parallel announcement"
 [ "$(grep -c "Solving" "$work/small_2x2/log")" -eq 1 ] || fail "small_2x2: more than rank 0 logs"
 
-# 2. The lesion network (width 8, image and label databases of 8 records).
+# 2. The lesion network (width 8, image and label databases of 8 records),
+# on the GEMM convolution engine: the Winograd engine's rounding depends on
+# which images share a batch, and the loss (a sum over pixels, with
+# momentum) carries that to rel 8e-5 in the weights by iteration 8, which
+# would hide what this compares (the small classifier above runs the
+# default engines).
+export CREMA_CONV=gemm
 variant lesion_1x4 lesion_w8_sgd 4 1
 variant lesion_1x2x2 lesion_w8_sgd 2 2
 variant lesion_2x2 lesion_w8_sgd 2 1
 for r in lesion_1x4:1 lesion_1x2x2:1 lesion_2x2:2; do
   train "${r%:*}" "${r#*:}"
 done
+unset CREMA_CONV
 same_losses lesion_2x2 lesion_1x4
 same_losses lesion_2x2 lesion_1x2x2
 same_weights lesion_2x2 lesion_1x4 8 1e-5
