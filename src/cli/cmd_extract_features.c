@@ -12,6 +12,7 @@
 #include "cli/common.h"
 #include "cli/flags.h"
 #include "core/log.h"
+#include "graph/weights.h"
 #include "retrieval/features.h"
 
 static const char usage[] =
@@ -81,7 +82,7 @@ static crema_status run(char **pos, int npos, const extract_flags *f, crema_erro
     o.nstages = 1;
   }
   net *n;
-  CREMA_TRY(cli_open_net(pos[1], pos[0], &o, &n, err));
+  CREMA_TRY(net_open(pos[1], pos[0], &o, &n, err));
   features_extract_options eo = {.blobs = blobs, .dbs = dbs, .nblobs = nblobs,
                                  .batches = (int)batches, .count = f->count};
   eo.source = f->source;

@@ -33,6 +33,7 @@ static crema_status split_commas(const char *list, char **copy, const char ***it
   *items = crema_calloc(cap, sizeof **items, err);
   if (!*items) {
     free(*copy);
+    *copy = NULL; /* the caller frees it too */
     return CREMA_ERR_NOMEM;
   }
   *n = 0;
@@ -47,8 +48,6 @@ static crema_status split_commas(const char *list, char **copy, const char ***it
 }
 
 static crema_status open_test_net(const test_flags *f, net **out, crema_error *err) {
-  Caffe__NetParameter *np = NULL;
-  CREMA_TRY(net_param_read(f->model, &np, err));
   char *stage_copy = NULL;
   const char **stages = NULL;
   net_options o;
@@ -58,18 +57,10 @@ static crema_status open_test_net(const test_flags *f, net **out, crema_error *e
   crema_status st = split_commas(f->stage, &stage_copy, &stages, &o.nstages, err);
   if (st == CREMA_OK) {
     o.stages = stages;
-    st = net_create(np, &o, out, err);
+    st = net_open(f->model, f->weights, &o, out, err);
   }
   free(stages);
   free(stage_copy);
-  protobuf_c_message_free_unpacked(&np->base, NULL);
-  if (st != CREMA_OK)
-    return st;
-  st = net_load_weights(*out, f->weights, err);
-  if (st != CREMA_OK) {
-    net_free(*out);
-    *out = NULL;
-  }
   return st;
 }
 

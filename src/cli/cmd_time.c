@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "graph/net.h"
+#include "graph/weights.h"
 
 /* now_seconds in microseconds. */
 static double now_us(void) { return now_seconds() * 1e6; }
@@ -40,7 +41,7 @@ static crema_status open_timed_net(const time_flags *f, net **out, crema_error *
   net_options_init(&opts, phase);
   /* Like caffe time, backward is timed in either phase. */
   opts.backward = !f->forward_only;
-  return cli_open_net(f->model, f->weights, &opts, out, err);
+  return net_open(f->model, f->weights, &opts, out, err);
 }
 
 static double peak_rss_mb(void) {

@@ -12,6 +12,7 @@
 #include "cli/common.h"
 #include "cli/flags.h"
 #include "graph/net.h"
+#include "graph/weights.h"
 #include "io/blobproto.h"
 #include "io/file.h"
 
@@ -332,7 +333,7 @@ static crema_status open_net(const verify_flags *f, net **out, crema_error *err)
   net_options_init(&opts, phase);
   opts.backward = f->backward;
   opts.keep_all = 1;
-  return cli_open_net(f->model, f->weights, &opts, out, err);
+  return net_open(f->model, f->weights, &opts, out, err);
 }
 
 static crema_status run_verify(const verify_flags *f, verify_tally *t, crema_error *err) {

@@ -42,23 +42,6 @@ crema_status cli_parse_phase(const char *name, Caffe__Phase *phase, crema_error 
   return CREMA_OK;
 }
 
-crema_status cli_open_net(const char *model, const char *weights, const net_options *opts,
-                          net **out, crema_error *err) {
-  Caffe__NetParameter *param = NULL;
-  CREMA_TRY(net_param_read(model, &param, err));
-  crema_status st = net_create(param, opts, out, err);
-  protobuf_c_message_free_unpacked(&param->base, NULL);
-  if (st != CREMA_OK) {
-    crema_error_prefix(err, "%s: ", model);
-    return st;
-  }
-  if (weights && (st = net_load_weights(*out, weights, err)) != CREMA_OK) {
-    net_free(*out);
-    *out = NULL;
-  }
-  return st;
-}
-
 void cli_progress_show(const cli_progress *p, long pos, long total) {
   enum { WIDTH = 30 };
   if (total <= 0)

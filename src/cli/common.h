@@ -1,5 +1,6 @@
 /* Steps shared by several subcommands: flag parsing with --help, the
- * --phase flag and opening a net with its weights. */
+ * --phase flag and the progress line (nets open through graph/weights.h's
+ * net_open). */
 #ifndef CREMA_CLI_COMMON_H
 #define CREMA_CLI_COMMON_H
 
@@ -16,11 +17,6 @@ int cli_parse_flags(const char *name, int argc, char **argv, const flag_spec *sp
 
 /* "train" or "test", in any case. */
 crema_status cli_parse_phase(const char *name, Caffe__Phase *phase, crema_error *err);
-
-/* Builds the net of the prototxt `model` with opts, then loads `weights`
- * (','-separated, or NULL for none).  Errors of the net name the model. */
-crema_status cli_open_net(const char *model, const char *weights, const net_options *opts,
-                          net **out, crema_error *err);
 
 /* The one progress display of the commands, a line on stderr redrawn in
  * place (only when stderr is a terminal: the caller checks):

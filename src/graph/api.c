@@ -9,7 +9,6 @@
 #include "graph/net.h"
 #include "graph/weights.h"
 #include "io/image.h"
-#include "io/upgrade.h"
 
 crema_status api_net_wrap(net *n, int owned, crema_net **out, crema_error *err) {
   crema_net *cn = crema_calloc(1, sizeof *cn, err);
@@ -44,11 +43,8 @@ crema_status crema_net_open_config(const char *model_path, const char *weights_p
   if (cfg->nstages < 0 || (cfg->nstages > 0 && !cfg->stages))
     return crema_fail(err, CREMA_ERR_INVALID, "crema_net_open: bad stage list");
   *out = NULL;
-  Caffe__NetParameter *param = NULL;
-  CREMA_TRY(net_param_read(model_path, &param, err));
   net_options opts;
   net_options_init(&opts, cfg->phase == CREMA_TRAIN ? CAFFE__PHASE__TRAIN : CAFFE__PHASE__TEST);
-  opts.weights_follow = weights_path != NULL;
   opts.has_level = 1;
   opts.level = cfg->level;
   opts.stages = cfg->stages;
@@ -57,17 +53,9 @@ crema_status crema_net_open_config(const char *model_path, const char *weights_p
     opts.seed = cfg->seed;
   opts.observable = cfg->observable;
   net *n = NULL;
-  crema_status st = net_create(param, &opts, &n, err);
-  protobuf_c_message_free_unpacked(&param->base, NULL);
-  if (st != CREMA_OK) {
-    crema_error_prefix(err, "%s: ", model_path);
+  crema_status st = net_open(model_path, weights_path, &opts, &n, err);
+  if (st != CREMA_OK)
     return st;
-  }
-  if (weights_path && (st = net_load_weights(n, weights_path, err)) != CREMA_OK) {
-    net_free(n);
-    return st;
-  }
-  net_settle_params(n);
   if ((st = api_net_wrap(n, 1, out, err)) != CREMA_OK)
     net_free(n);
   return st;

@@ -143,7 +143,9 @@ void net_clear_param_diffs(net *n);
 /* Bytes held by activations (data and diff of every blob, shared storage
  * counted once) and the bytes the blobs would take without sharing. */
 /* Zeroes the parameters left unset for a weights file that did not cover
- * them (net_options.weights_follow); a no-op for other nets. */
+ * them (net_options.weights_follow); a no-op for other nets.  Only
+ * net_load_weights calls it: the "weights not yet written" protocol
+ * (blob.unset, layer_ctx.weights_follow) stays inside graph and layers. */
 void net_settle_params(net *n);
 
 void net_memory_use(const net *n, size_t *activation_bytes, size_t *unshared_bytes);

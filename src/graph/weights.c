@@ -8,6 +8,7 @@
 #include "graph/weights.h"
 #include "io/binary.h"
 #include "io/blobproto.h"
+#include "io/upgrade.h"
 #include "io/weights_source.h"
 
 static int proto_has_legacy_dims(const Caffe__BlobProto *bp) {
@@ -158,7 +159,35 @@ crema_status net_load_weights(net *n, const char *paths, crema_error *err) {
   if (st == CREMA_OK && !loaded)
     st = crema_fail(err, CREMA_ERR_INVALID, "no weights file named in '%s'", paths);
   free(list);
+  if (st == CREMA_OK)
+    net_settle_params(n);
   return st;
+}
+
+crema_status net_open(const char *model, const char *weights, const net_options *opts, net **out,
+                      crema_error *err) {
+  *out = NULL;
+  net_options o;
+  if (opts)
+    o = *opts;
+  else
+    net_options_init(&o, CAFFE__PHASE__TEST);
+  o.weights_follow = weights != NULL;
+  Caffe__NetParameter *param = NULL;
+  CREMA_TRY(net_param_read(model, &param, err));
+  net *n = NULL;
+  crema_status st = net_create(param, &o, &n, err);
+  protobuf_c_message_free_unpacked(&param->base, NULL);
+  if (st != CREMA_OK) {
+    crema_error_prefix(err, "%s: ", model);
+    return st;
+  }
+  if (weights && (st = net_load_weights(n, weights, err)) != CREMA_OK) {
+    net_free(n);
+    return st;
+  }
+  *out = n;
+  return CREMA_OK;
 }
 
 static crema_status copy_layer_param(const Caffe__LayerParameter *lp,

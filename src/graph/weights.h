@@ -15,8 +15,19 @@ crema_status net_copy_trained_layers(net *n, const Caffe__NetParameter *src, cre
 /* Reads weights (binary .caffemodel read in place, or text for other
  * extensions, legacy layouts upgraded: io/weights_source.h) and copies
  * them in by net_copy_trained_layers's rules.  paths may list several files
- * separated by commas, applied in order as caffe train --weights does. */
+ * separated by commas, applied in order as caffe train --weights does.
+ * For a net made with net_options.weights_follow, parameters no file
+ * covered are then zeroed (net_settle_params): the promise is kept. */
 crema_status net_load_weights(net *n, const char *paths, crema_error *err);
+
+/* The one way to open a net from files: reads the model (text or binary by
+ * its extension, legacy layouts upgraded), builds the net with opts (NULL:
+ * TEST defaults) and, when weights is not NULL, loads them (a
+ * comma-separated list).  Parameters the weights will overwrite are not
+ * filled first.  Errors of the net name the model file, errors of the
+ * weights their file. */
+crema_status net_open(const char *model, const char *weights, const net_options *opts, net **out,
+                      crema_error *err);
 
 /* The net as Caffe's ToProto writes it: every layer's parameter (splits
  * included) with its blobs (shape + data, and diff when with_diff). */

@@ -51,10 +51,6 @@
 #include "math/winograd_points.h"
 #include "math/winograd_wgrad.h"
 
-#define WT 6       /* transformed tile side */
-#define NXI 36     /* transformed points */
-#define LANES 16   /* tiles per panel */
-#define KR 6       /* output channels per panel */
 
 /* Transformed inputs of one block of tiles (8 MB, split between the
  * members when each transforms its own blocks).  Larger blocks mean
@@ -110,7 +106,6 @@ typedef struct wino_plan {
   int relu;                      /* output through Caffe's ReLU (conv_geom.relu) */
 } wino_plan;
 
-static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
 static void plan_blocks(wino_plan *p) {
   const size_t nth = (size_t)p->threads;
@@ -189,10 +184,6 @@ static void plan_backward_data(const conv_geom *g, wino_plan *p) {
   plan_common(g, p);
 }
 
-/* Floats of slack to align the scratch to a cache line: a 32-byte load
- * that straddles two lines costs two. */
-#define ALIGN_FLOATS 16
-
 /* Distance between two points' planes: whole cache lines, and an odd
  * number of them, so that the 36 lines a transform writes or reads at
  * once fall in different cache sets (with plane sizes that are multiples
@@ -224,11 +215,6 @@ static size_t m_floats(const wino_plan *p) { return NXI * m_stride(p); }
 static size_t plan_workspace(const wino_plan *p) {
   size_t member = u_floats(p) + m_floats(p) + (p->split_tiles ? v_floats(p) : 0);
   return (p->split_tiles ? 0 : v_floats(p)) + (size_t)p->threads * member + ALIGN_FLOATS;
-}
-
-static float *align_line(float *ws) {
-  uintptr_t a = (uintptr_t)ws;
-  return (float *)((a + 63) & ~(uintptr_t)63);
 }
 
 static int winograd_supports(const conv_geom *g) {

@@ -1,6 +1,8 @@
-/* The interpolation points of Winograd F(4x4,3x3): the one place that
- * fixes the transform matrices of the forward and data-gradient engine
- * (math/winograd.c) and of the weight gradient (math/winograd_wgrad.c).
+/* What the Winograd F(4x4,3x3) engines share: the forward and
+ * data-gradient engine (math/winograd.c) and the weight gradient
+ * (math/winograd_wgrad.c) use one tile layout (below) and one set of
+ * interpolation points, the one place that fixes their transform
+ * matrices.
  *
  * F(4,3) evaluates the input and filter polynomials at five points and
  * infinity.  The classic choice, 0, 1, -1, 2, -2, makes the matrices
@@ -41,7 +43,29 @@
 #ifndef CREMA_MATH_WINOGRAD_POINTS_H
 #define CREMA_MATH_WINOGRAD_POINTS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "math/simd.h"
+
+/* ---- the layout both engines use ---- */
+
+#define WT 6     /* transformed tile side */
+#define NXI 36   /* transformed points */
+#define LANES 16 /* lanes of a panel: tiles, or input channels of the weight gradient's V */
+#define KR 6     /* output channels per product block */
+
+/* Floats of slack to align the scratch to a cache line: a 32-byte load
+ * that straddles two lines costs two. */
+#define ALIGN_FLOATS 16
+
+static inline size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+/* ws rounded up to the next 64-byte line. */
+static inline float *align_line(float *ws) {
+  uintptr_t a = (uintptr_t)ws;
+  return (float *)((a + 63) & ~(uintptr_t)63);
+}
 
 /* Channels (or tiles) summed in one chain before the chain's sum is added
  * to the running total: the rounding error of a long sum grows with its

@@ -34,10 +34,6 @@
 #include "math/winograd_points.h"
 #include "math/winograd_wgrad.h"
 
-#define WT 6     /* transformed tile side */
-#define NXI 36   /* transformed points */
-#define LANES 16 /* input channels per V panel, tiles per Mdy vector */
-#define KR 6     /* output channels per product block */
 
 /* Scratch budgets (floats) of one member: transformed inputs of a block
  * (8 MB), transformed output gradients of a block, and the dU of a pass;
@@ -86,7 +82,6 @@ typedef struct wg_plan {
   int slices;     /* tiles_body: runs of tiles with a dU each, dealt to members */
 } wg_plan;
 
-static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
 static size_t clamp_multiple(size_t budget, size_t per, size_t m, size_t lo, size_t hi) {
   size_t n = budget / per / m * m;
@@ -208,9 +203,6 @@ static void plan_of(const conv_geom *g, wg_plan *p) {
     p->slices = n * WG_MEMBER_SLICES;
 }
 
-/* Floats of slack to align the scratch to a cache line. */
-#define ALIGN_FLOATS 16
-
 /* Distance between the planes of two points: an odd number of cache
  * lines.  A transform writes one line to each of the 36 planes at once; at
  * a multiple of 4 KB apart they would all fall in one L1 set. */
@@ -233,11 +225,6 @@ static size_t m_floats(const wg_plan *p) { return NXI * m_stride(p); }
 
 static size_t du_floats(const wg_plan *p) {
   return round_up((size_t)NXI * p->kch * p->cpad, ALIGN_FLOATS);
-}
-
-static float *align_line(float *ws) {
-  uintptr_t a = (uintptr_t)ws;
-  return (float *)((a + 63) & ~(uintptr_t)63);
 }
 
 /* The transforms work on 8 lanes per vector, each half of a panel in
