@@ -25,8 +25,16 @@ crema_status upgrade_net_v0_to_v1(Caffe__NetParameter *net, const char *path, in
 crema_status upgrade_net_v1_to_v2(Caffe__NetParameter *net, const char *path, int *compatible,
                                   crema_error *err);
 
-/* The V2 type string of a V1 layer type ("" for NONE), NULL if unknown. */
+/* The V2 type string of a V1 layer type ("" for NONE), NULL if unknown:
+ * the one table of V1 type names, read both ways. */
 const char *upgrade_v1_type_name(int v1_type);
+
+/* The other way (io/downgrade.c), for `crema init --v1': np's V2 layers
+ * become V1 layers (their names, bottoms, tops and blobs, blob shapes as
+ * num/channels/height/width) as in the published legacy models.  Layers
+ * V1 cannot name (Input: the net's inputs were fields then) are dropped
+ * when they hold no weights. */
+crema_status downgrade_net_v2_to_v1(Caffe__NetParameter *np, crema_error *err);
 
 /* Read a file and upgrade it.  net_param_read picks text or binary by the
  * extension (.caffemodel/.binaryproto are binary, anything else text). */
