@@ -17,22 +17,12 @@
 
 /* ---- a layer run by hand -------------------------------------------------------------------- */
 
-typedef struct run {
-  Caffe__LayerParameter *param;
-  layer_ctx ctx;
-  layer *l;
-  blob *bottom[2], *top;
-  blob_list b, t;
-  crema_error err;
-} run;
+typedef gc_run run;
 
 /* Bottoms of the given 4-D shapes, uniform in [lo, hi) from seed. */
 static void run_init(run *r, const char *text, int nbottom, const int (*shapes)[4], float lo,
                      float hi, unsigned seed) {
-  memset(r, 0, sizeof *r);
-  r->param = gc_parse_layer(text);
-  ck_assert_int_eq(layer_create(r->param, CAFFE__PHASE__TEST, &r->ctx, &r->l, &r->err),
-                   CREMA_OK);
+  gc_run_open(r, text, CAFFE__PHASE__TEST);
   crema_rng g;
   rng_seed(&g, seed);
   for (int i = 0; i < nbottom; i++) {
@@ -41,31 +31,9 @@ static void run_init(run *r, const char *text, int nbottom, const int (*shapes)[
     for (size_t k = 0; k < r->bottom[i]->count; k++)
       r->bottom[i]->data[k] = rng_uniform(&g, lo, hi);
   }
-  r->top = blob_create("top", &r->err);
+  r->top[0] = blob_create("top", &r->err);
   r->b = (blob_list){r->bottom, nbottom};
-  r->t = (blob_list){&r->top, 1};
-}
-
-static crema_status run_setup(run *r) {
-  crema_status st = r->l->ops->setup(r->l, &r->b, &r->t, &r->err);
-  if (st == CREMA_OK)
-    st = r->l->ops->reshape(r->l, &r->b, &r->t, &r->err);
-  return st;
-}
-
-static void run_forward(run *r) {
-  ck_assert_msg(run_setup(r) == CREMA_OK, "%s", r->err.message);
-  ck_assert_msg(r->l->ops->forward(r->l, &r->b, &r->t, &r->err) == CREMA_OK, "%s",
-                r->err.message);
-}
-
-static void run_free(run *r) {
-  layer_free(r->l);
-  for (int i = 0; i < 2; i++)
-    blob_free(r->bottom[i]);
-  blob_free(r->top);
-  free(r->ctx.workspace);
-  protobuf_c_message_free_unpacked(&r->param->base, NULL);
+  r->t = (blob_list){r->top, 1};
 }
 
 /* max |got - want| <= tol * max |want| (the project's agreement rule). */
@@ -101,11 +69,11 @@ START_TEST(bilinear_forward_reference) {
   const int shapes[2][4] = {{3, 4, 5, 6}, {3, 7, 5, 6}};
   run r;
   run_init(&r, "name: 'b' type: 'Bilinear'", 2, shapes, -1.0f, 1.0f, 5);
-  run_forward(&r);
+  gc_run_forward(&r);
   const int want_shape[4] = {3, 28, 1, 1};
-  ck_assert_int_eq(r.top->num_axes, 4);
+  ck_assert_int_eq(r.top[0]->num_axes, 4);
   for (int i = 0; i < 4; i++)
-    ck_assert_int_eq(r.top->shape[i], want_shape[i]);
+    ck_assert_int_eq(r.top[0]->shape[i], want_shape[i]);
   double ref[3 * 28];
   for (int n = 0; n < 3; n++)
     for (int i = 0; i < 4; i++)
@@ -116,8 +84,8 @@ START_TEST(bilinear_forward_reference) {
                r.bottom[1]->data[(n * 7 + j) * 30 + t];
         ref[n * 28 + i * 7 + j] = s;
       }
-  check_close(r.top->data, ref, 3 * 28, 1e-6, "Bilinear");
-  run_free(&r);
+  check_close(r.top[0]->data, ref, 3 * 28, 1e-6, "Bilinear");
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -139,14 +107,14 @@ START_TEST(bilinear_same_bottom_twice) {
   run_init(&r, "name: 'b' type: 'Bilinear'", 1, shapes, -1.0f, 1.0f, 9);
   r.bottom[1] = r.bottom[0];
   r.b.n = 2;
-  run_forward(&r);
+  gc_run_forward(&r);
   crema_rng g;
   rng_seed(&g, 3);
   for (int k = 0; k < 9; k++)
-    r.top->diff[k] = rng_uniform(&g, -1.0f, 1.0f);
+    r.top[0]->diff[k] = rng_uniform(&g, -1.0f, 1.0f);
   const int prop[2] = {1, 1};
   ck_assert_int_eq(r.l->ops->backward(r.l, &r.t, prop, &r.b, &r.err), CREMA_OK);
-  const float *x = r.bottom[0]->data, *gd = r.top->diff;
+  const float *x = r.bottom[0]->data, *gd = r.top[0]->diff;
   double want[12];
   for (int i = 0; i < 3; i++)
     for (int t = 0; t < 4; t++) {
@@ -157,7 +125,7 @@ START_TEST(bilinear_same_bottom_twice) {
     }
   check_close(r.bottom[0]->diff, want, 12, 1e-6, "Bilinear same-bottom gradient");
   r.bottom[1] = NULL;
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -165,17 +133,17 @@ START_TEST(bilinear_rejects_bad_shapes) {
   const int shapes[2][4] = {{2, 3, 4, 4}, {2, 3, 4, 5}};
   run r;
   run_init(&r, "name: 'b' type: 'Bilinear'", 2, shapes, 0.0f, 1.0f, 1);
-  ck_assert_int_ne(run_setup(&r), CREMA_OK);
+  ck_assert_int_ne(gc_run_setup(&r), CREMA_OK);
   ck_assert_msg(strstr(r.err.message, "layer 'b' (Bilinear)") &&
                     strstr(r.err.message, "2x3x4x4 and 2x3x4x5"),
                 "%s", r.err.message);
-  run_free(&r);
+  gc_run_free(&r);
   const int three[2][4] = {{2, 3, 4, 4}, {2, 3, 4, 4}};
   run_init(&r, "name: 'b' type: 'Bilinear'", 2, three, 0.0f, 1.0f, 1);
   ck_assert_int_eq(blob_reshape(r.bottom[1], 3, three[1], &r.err), CREMA_OK);
-  ck_assert_int_ne(run_setup(&r), CREMA_OK);
+  ck_assert_int_ne(gc_run_setup(&r), CREMA_OK);
   ck_assert_msg(strstr(r.err.message, "4 axes"), "%s", r.err.message);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -248,16 +216,16 @@ START_TEST(compact_forward_reference) {
     srand(77);
     const int first = rand();
     srand(77);
-    run_forward(&r);
+    gc_run_forward(&r);
     ck_assert_int_eq(rand(), first);
-    ck_assert_int_eq(r.top->shape[1], cases[c].d);
-    ck_assert_int_eq(r.top->shape[2], cases[c].pool ? 1 : 3);
-    ck_assert_int_eq(r.top->shape[3], cases[c].pool ? 1 : 4);
-    double *ref = malloc(r.top->count * sizeof(double));
+    ck_assert_int_eq(r.top[0]->shape[1], cases[c].d);
+    ck_assert_int_eq(r.top[0]->shape[2], cases[c].pool ? 1 : 3);
+    ck_assert_int_eq(r.top[0]->shape[3], cases[c].pool ? 1 : 4);
+    double *ref = malloc(r.top[0]->count * sizeof(double));
     compact_reference(&r, cases[c].d, cases[c].pool, ref);
-    check_close(r.top->data, ref, r.top->count, 1e-5, cases[c].text);
+    check_close(r.top[0]->data, ref, r.top[0]->count, 1e-5, cases[c].text);
     free(ref);
-    run_free(&r);
+    gc_run_free(&r);
   }
 }
 END_TEST
@@ -285,7 +253,7 @@ START_TEST(compact_draws_match_glibc) {
   /* Channel i of bottom 0 and channel j of bottom 1 set to 1: the top is
    * D s1[i] s2[j] at (h1[i] + h2[j]) mod D. */
   const int probes[][2] = {{0, 0}, {17, 3}, {299, 199}, {150, 100}, {298, 1}};
-  ck_assert_msg(run_setup(&r) == CREMA_OK, "%s", r.err.message); /* setup runs once */
+  ck_assert_msg(gc_run_setup(&r) == CREMA_OK, "%s", r.err.message); /* setup runs once */
   for (size_t q = 0; q < sizeof probes / sizeof probes[0]; q++) {
     const int i = probes[q][0], j = probes[q][1];
     memset(r.bottom[0]->data, 0, C1 * sizeof(float));
@@ -295,10 +263,10 @@ START_TEST(compact_draws_match_glibc) {
     ck_assert_int_eq(r.l->ops->forward(r.l, &r.b, &r.t, &r.err), CREMA_OK);
     const int bin = (h1[i] + h2[j]) % D;
     for (int k = 0; k < D; k++)
-      ck_assert_msg(r.top->data[k] == (k == bin ? (float)(D * s1[i] * s2[j]) : 0.0f),
-                    "probe (%d, %d): bin %d holds %g", i, j, k, (double)r.top->data[k]);
+      ck_assert_msg(r.top[0]->data[k] == (k == bin ? (float)(D * s1[i] * s2[j]) : 0.0f),
+                    "probe (%d, %d): bin %d holds %g", i, j, k, (double)r.top[0]->data[k]);
   }
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -328,21 +296,21 @@ START_TEST(compact_rejects_bad_parameters) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     run r;
     run_init(&r, bad[i], 2, shapes, 0.0f, 1.0f, 1);
-    ck_assert_int_ne(run_setup(&r), CREMA_OK);
+    ck_assert_int_ne(gc_run_setup(&r), CREMA_OK);
     ck_assert_msg(strstr(r.err.message, "layer 'cb' (CompactBilinear)") &&
                       strstr(r.err.message, "num_output"),
                   "%s", r.err.message);
-    run_free(&r);
+    gc_run_free(&r);
   }
   /* In place. */
   run r;
   run_init(&r, "name: 'cb' type: 'CompactBilinear' compact_bilinear_param { num_output: 4 }", 2,
            shapes, 0.0f, 1.0f, 1);
   r.t.v = &r.bottom[0];
-  ck_assert_int_ne(run_setup(&r), CREMA_OK);
+  ck_assert_int_ne(gc_run_setup(&r), CREMA_OK);
   ck_assert_msg(strstr(r.err.message, "in place"), "%s", r.err.message);
-  r.t.v = &r.top;
-  run_free(&r);
+  r.t.v = &r.top[0];
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -354,27 +322,27 @@ START_TEST(signed_sqrt_forward_backward_reference) {
   run_init(&r, "name: 's' type: 'SignedSqrt'", 1, shapes, -4.0f, 4.0f, 21);
   r.bottom[0]->data[0] = 0.0f;
   r.bottom[0]->data[1] = -0.0f;
-  run_forward(&r);
-  const size_t n = r.top->count;
+  gc_run_forward(&r);
+  const size_t n = r.top[0]->count;
   double *ref = calloc(n, sizeof(double));
   for (size_t i = 0; i < n; i++) {
     const double x = r.bottom[0]->data[i];
     ref[i] = x >= 0 ? sqrt(x) : -sqrt(-x);
   }
-  check_close(r.top->data, ref, n, 1e-6, "SignedSqrt forward");
+  check_close(r.top[0]->data, ref, n, 1e-6, "SignedSqrt forward");
   /* The fork's backward, epsilon 0.03 included: finite at 0. */
   crema_rng g;
   rng_seed(&g, 4);
   for (size_t i = 0; i < n; i++)
-    r.top->diff[i] = rng_uniform(&g, -1.0f, 1.0f);
+    r.top[0]->diff[i] = rng_uniform(&g, -1.0f, 1.0f);
   const int prop[1] = {1};
   ck_assert_int_eq(r.l->ops->backward(r.l, &r.t, prop, &r.b, &r.err), CREMA_OK);
   for (size_t i = 0; i < n; i++)
-    ref[i] = 0.5 * r.top->diff[i] / (fabs(ref[i]) + 0.03);
+    ref[i] = 0.5 * r.top[0]->diff[i] / (fabs(ref[i]) + 0.03);
   check_close(r.bottom[0]->diff, ref, n, 1e-6, "SignedSqrt backward");
   ck_assert(isfinite(r.bottom[0]->diff[0]) && isfinite(r.bottom[0]->diff[1]));
   free(ref);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -400,7 +368,7 @@ START_TEST(l2_normalize_forward_reference) {
   run_init(&r, "name: 'n' type: 'L2Normalize'", 1, shapes, -2.0f, 2.0f, 31);
   /* An all-zero item stays zero (the epsilon keeps it finite). */
   memset(r.bottom[0]->data + 24, 0, 24 * sizeof(float));
-  run_forward(&r);
+  gc_run_forward(&r);
   double ref[72] = {0};
   for (int n = 0; n < 3; n++) {
     double s = 0.0;
@@ -409,10 +377,10 @@ START_TEST(l2_normalize_forward_reference) {
     for (int k = 0; k < 24; k++)
       ref[n * 24 + k] = r.bottom[0]->data[n * 24 + k] / sqrt(s + 1e-7);
   }
-  check_close(r.top->data, ref, 72, 1e-6, "L2Normalize");
+  check_close(r.top[0]->data, ref, 72, 1e-6, "L2Normalize");
   for (int k = 24; k < 48; k++)
-    ck_assert(r.top->data[k] == 0.0f);
-  run_free(&r);
+    ck_assert(r.top[0]->data[k] == 0.0f);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -431,9 +399,9 @@ START_TEST(normalize_layers_reject_in_place) {
     run r;
     run_init(&r, texts[i], 1, shapes, 0.0f, 1.0f, 1);
     r.t.v = &r.bottom[0];
-    ck_assert_int_ne(run_setup(&r), CREMA_OK);
+    ck_assert_int_ne(gc_run_setup(&r), CREMA_OK);
     ck_assert_msg(strstr(r.err.message, "in place"), "%s", r.err.message);
-    run_free(&r);
+    gc_run_free(&r);
   }
 }
 END_TEST

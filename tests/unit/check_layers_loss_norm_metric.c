@@ -17,14 +17,7 @@
 
 /* ---- a layer run by hand -------------------------------------------------------------------- */
 
-typedef struct run {
-  Caffe__LayerParameter *param;
-  layer_ctx ctx;
-  layer *l;
-  blob *bottom[4], *top[4];
-  blob_list b, t;
-  crema_error err;
-} run;
+typedef gc_run run;
 
 /* Parses the layer and creates bottoms of the given shapes (dims listed in
  * shapes, num_axes[i] per bottom) filled from values (one array per bottom,
@@ -32,9 +25,7 @@ typedef struct run {
 static void run_init(run *r, const char *text, Caffe__Phase phase, int nbottom,
                      const int *num_axes, const int *shapes, const float *const *values,
                      int ntop) {
-  memset(r, 0, sizeof *r);
-  r->param = gc_parse_layer(text);
-  ck_assert_int_eq(layer_create(r->param, phase, &r->ctx, &r->l, &r->err), CREMA_OK);
+  gc_run_open(r, text, phase);
   for (int i = 0; i < nbottom; i++) {
     r->bottom[i] = blob_create("bottom", &r->err);
     ck_assert_int_eq(blob_reshape(r->bottom[i], num_axes[i], shapes, &r->err), CREMA_OK);
@@ -48,34 +39,11 @@ static void run_init(run *r, const char *text, Caffe__Phase phase, int nbottom,
   r->t = (blob_list){r->top, ntop};
 }
 
-static crema_status run_setup(run *r) {
-  crema_status st = r->l->ops->setup(r->l, &r->b, &r->t, &r->err);
-  if (st == CREMA_OK)
-    st = r->l->ops->reshape(r->l, &r->b, &r->t, &r->err);
-  return st;
-}
-
-static void run_forward(run *r) {
-  ck_assert_msg(run_setup(r) == CREMA_OK, "%s", r->err.message);
-  ck_assert_msg(r->l->ops->forward(r->l, &r->b, &r->t, &r->err) == CREMA_OK, "%s",
-                r->err.message);
-}
-
 /* Runs backward with top 0's diff set to w (the loss weight for losses). */
 static crema_status run_backward(run *r, float w, const int *prop) {
   for (size_t i = 0; i < r->top[0]->count; i++)
     r->top[0]->diff[i] = w;
   return r->l->ops->backward(r->l, &r->t, prop, &r->b, &r->err);
-}
-
-static void run_free(run *r) {
-  layer_free(r->l);
-  for (int i = 0; i < 4; i++) {
-    blob_free(r->bottom[i]);
-    blob_free(r->top[i]);
-  }
-  free(r->ctx.workspace);
-  protobuf_c_message_free_unpacked(&r->param->base, NULL);
 }
 
 /* ---- gradient checks ------------------------------------------------------------------------ */
@@ -133,12 +101,12 @@ START_TEST(softmax_forward_by_hand) {
   const int axes[] = {2}, shape[] = {2, 3};
   run r;
   run_init(&r, "name: 'sm' type: 'Softmax'", CAFFE__PHASE__TEST, 1, axes, shape, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   double z = exp(1) + exp(2) + exp(3);
   ck_near(r.top[0]->data[0], exp(1) / z, 1e-6);
   ck_near(r.top[0]->data[2], exp(3) / z, 1e-6);
   ck_near(r.top[0]->data[4], 1.0 / 3, 1e-6);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -147,9 +115,9 @@ START_TEST(softmax_axis_out_of_range_fails) {
   run r;
   run_init(&r, "name: 'sm' type: 'Softmax' softmax_param { axis: 2 }", CAFFE__PHASE__TEST, 1,
            axes, shape, NULL, 1);
-  ck_assert_int_eq(run_setup(&r), CREMA_ERR_SHAPE);
+  ck_assert_int_eq(gc_run_setup(&r), CREMA_ERR_SHAPE);
   ck_assert_ptr_nonnull(strstr(r.err.message, "layer 'sm' (Softmax)"));
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -178,10 +146,10 @@ static void softmax_loss_case(const char *loss_param, const float *label, double
   const int axes[] = {2, 1}, shapes[] = {2, 3, 2};
   run r;
   run_init(&r, text, CAFFE__PHASE__TRAIN, 2, axes, shapes, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_assert_int_eq(r.top[0]->num_axes, 0);
   ck_near(r.top[0]->data[0], want, 1e-6);
-  run_free(&r);
+  gc_run_free(&r);
 }
 
 START_TEST(softmax_loss_normalizations) {
@@ -212,7 +180,7 @@ START_TEST(softmax_loss_backward_and_probabilities) {
   run r;
   run_init(&r, "name: 'loss' type: 'SoftmaxWithLoss'", CAFFE__PHASE__TRAIN, 2, axes, shapes, v,
            2);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_assert_int_eq(r.top[1]->count, 6);
   ck_near(r.top[1]->data[1], exp(sm_logp(0, 1)), 1e-6);
   int prop[] = {1, 0};
@@ -224,7 +192,7 @@ START_TEST(softmax_loss_backward_and_probabilities) {
   int both[] = {1, 1};
   ck_assert_int_eq(run_backward(&r, 1.0f, both), CREMA_ERR_UNSUPPORTED);
   ck_assert_ptr_nonnull(strstr(r.err.message, "label"));
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -235,16 +203,16 @@ START_TEST(softmax_loss_rejects_bad_labels) {
   run r;
   run_init(&r, "name: 'loss' type: 'SoftmaxWithLoss'", CAFFE__PHASE__TRAIN, 2, axes, shapes, v,
            1);
-  ck_assert_int_eq(run_setup(&r), CREMA_OK);
+  ck_assert_int_eq(gc_run_setup(&r), CREMA_OK);
   ck_assert_int_eq(r.l->ops->forward(r.l, &r.b, &r.t, &r.err), CREMA_ERR_INVALID);
   ck_assert_ptr_nonnull(strstr(r.err.message, "out of range"));
-  run_free(&r);
+  gc_run_free(&r);
 
   const int bad[] = {2, 1}, bad_shapes[] = {2, 3, 3};
   run_init(&r, "name: 'loss' type: 'SoftmaxWithLoss'", CAFFE__PHASE__TRAIN, 2, bad,
            bad_shapes, NULL, 1);
-  ck_assert_int_eq(run_setup(&r), CREMA_ERR_SHAPE);
-  run_free(&r);
+  ck_assert_int_eq(gc_run_setup(&r), CREMA_ERR_SHAPE);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -288,18 +256,18 @@ START_TEST(sigmoid_loss_forward_backward) {
   run r;
   run_init(&r, "name: 'loss' type: 'SigmoidCrossEntropyLoss'", CAFFE__PHASE__TRAIN, 2, axes,
            shapes, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   double all = 0;
   for (int i = 0; i < 4; i++)
     all += -(x[i] * t[i] - log(1 + exp(x[i])));
   ck_near(r.top[0]->data[0], all / 2, 1e-6);
-  run_free(&r);
+  gc_run_free(&r);
   /* ignore_label -1 with VALID: three targets count. */
   run_init(&r,
            "name: 'loss' type: 'SigmoidCrossEntropyLoss' "
            "loss_param { ignore_label: -1 normalization: VALID }",
            CAFFE__PHASE__TRAIN, 2, axes, shapes, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_near(r.top[0]->data[0], (l[0] + l[1] + l[2]) / 3, 1e-6);
   int prop[] = {1, 0};
   ck_assert_int_eq(run_backward(&r, 2.0f, prop), CREMA_OK);
@@ -308,15 +276,15 @@ START_TEST(sigmoid_loss_forward_backward) {
   ck_near(r.bottom[0]->diff[3], 0.0, 1e-7);
   int both[] = {1, 1};
   ck_assert_int_eq(run_backward(&r, 1.0f, both), CREMA_ERR_UNSUPPORTED);
-  run_free(&r);
+  gc_run_free(&r);
   /* Legacy normalize: true = VALID. */
   run_init(&r,
            "name: 'loss' type: 'SigmoidCrossEntropyLoss' "
            "loss_param { ignore_label: -1 normalize: true }",
            CAFFE__PHASE__TRAIN, 2, axes, shapes, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_near(r.top[0]->data[0], (l[0] + l[1] + l[2]) / 3, 1e-6);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -345,14 +313,14 @@ START_TEST(euclidean_loss_forward_backward) {
   run r;
   run_init(&r, "name: 'loss' type: 'EuclideanLoss'", CAFFE__PHASE__TRAIN, 2, axes, shapes, v,
            1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_near(r.top[0]->data[0], (1 + 0 + 4 + 9) / 2.0 / 2.0, 1e-6);
   int prop[] = {1, 1};
   ck_assert_int_eq(run_backward(&r, 2.0f, prop), CREMA_OK);
   ck_near(r.bottom[0]->diff[2], -2.0 * 2 / 2, 1e-6);
   ck_near(r.bottom[1]->diff[2], 2.0 * 2 / 2, 1e-6);
   ck_near(r.bottom[1]->diff[3], -3.0 * 2 / 2, 1e-6);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -377,7 +345,7 @@ START_TEST(balanced_loss_by_hand) {
   run r;
   run_init(&r, "name: 'loss' type: 'ClassBalancedSigmoidCrossEntropyLoss'", CAFFE__PHASE__TRAIN,
            2, axes, shapes, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   double ln2 = log(2.0), ln43 = log(4.0 / 3.0);
   double item0 = 0.75 * ln2 + 0.25 * 3 * ln2;
   double item1 = (ln43 + ln2) / 3 + 2.0 / 3 * ln43;
@@ -388,7 +356,7 @@ START_TEST(balanced_loss_by_hand) {
   for (int i = 0; i < 8; i++)
     ck_near(r.bottom[0]->diff[i], want[i], 1e-6);
   ck_assert_int_eq(run_backward(&r, 1.0f, (int[]){1, 1}), CREMA_ERR_UNSUPPORTED);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -403,7 +371,7 @@ START_TEST(balanced_loss_infinite_logits) {
   run r;
   run_init(&r, "name: 'loss' type: 'ClassBalancedSigmoidCrossEntropyLoss'", CAFFE__PHASE__TRAIN,
            2, axes, shapes, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   int prop[] = {1, 0};
   ck_assert_int_eq(run_backward(&r, 1.0f, prop), CREMA_OK);
   /* beta = 2/4: every target weighs 1/2. */
@@ -411,7 +379,7 @@ START_TEST(balanced_loss_infinite_logits) {
   ck_near(r.bottom[0]->diff[1], -0.5, 1e-6);
   ck_near(r.bottom[0]->diff[2], 0.0, 1e-6);
   ck_assert(isnan(r.bottom[0]->diff[3]));
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -425,13 +393,13 @@ START_TEST(balanced_loss_item_without_targets) {
   run r;
   run_init(&r, "name: 'loss' type: 'ClassBalancedSigmoidCrossEntropyLoss'", CAFFE__PHASE__TRAIN,
            2, axes, shapes, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_near(r.top[0]->data[0], (0.5 * log(2.0) * 2) / 2, 1e-6);
   ck_assert_int_eq(run_backward(&r, 0.5f, (int[]){1, 0}), CREMA_OK);
   ck_near(r.bottom[0]->diff[0], 0.5 / 2 * 0.5 * (0.5 - 1), 1e-6);
   ck_near(r.bottom[0]->diff[2], 0.0, 1e-7);
   ck_near(r.bottom[0]->diff[3], 0.0, 1e-7);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -450,7 +418,7 @@ START_TEST(balanced_loss_large_items) {
   run r;
   run_init(&r, "name: 'loss' type: 'ClassBalancedSigmoidCrossEntropyLoss'", CAFFE__PHASE__TRAIN,
            2, axes, shapes, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_assert_int_eq(run_backward(&r, 1.0f, (int[]){1, 0}), CREMA_OK);
   double loss = 0;
   for (int n = 0; n < ITEMS; n++) {
@@ -467,7 +435,7 @@ START_TEST(balanced_loss_large_items) {
     }
   }
   ck_near(r.top[0]->data[0], loss / ITEMS, 1e-5 * loss / ITEMS);
-  run_free(&r);
+  gc_run_free(&r);
   free(x);
   free(t);
 }
@@ -492,12 +460,12 @@ START_TEST(lrn_across_by_hand) {
   run_init(&r,
            "name: 'lrn' type: 'LRN' lrn_param { local_size: 3 alpha: 0.3 beta: 0.75 k: 2 }",
            CAFFE__PHASE__TEST, 1, axes, shape, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   /* Windows {0,1}, {0,1,2}, {1,2} of squares 1, 4, 9; alpha / 3 = 0.1. */
   ck_near(r.top[0]->data[0], 1 * pow(2 + 0.1 * 5, -0.75), 1e-6);
   ck_near(r.top[0]->data[1], 2 * pow(2 + 0.1 * 14, -0.75), 1e-6);
   ck_near(r.top[0]->data[2], 3 * pow(2 + 0.1 * 13, -0.75), 1e-6);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -512,11 +480,11 @@ START_TEST(lrn_within_by_hand) {
            "name: 'lrn' type: 'LRN' lrn_param { local_size: 3 alpha: 0.9 beta: 0.5 k: 7 "
            "norm_region: WITHIN_CHANNEL }",
            CAFFE__PHASE__TEST, 1, axes, shape, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   double s0 = 1 + 4 + 16 + 25, s1 = 1 + 4 + 9 + 16 + 25 + 36;
   ck_near(r.top[0]->data[0], 1 * pow(1 + 0.9 * s0 / 9, -0.5), 1e-6);
   ck_near(r.top[0]->data[4], 5 * pow(1 + 0.9 * s1 / 9, -0.5), 1e-6);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -525,13 +493,13 @@ START_TEST(lrn_rejects_bad_parameters) {
   run r;
   run_init(&r, "name: 'lrn' type: 'LRN' lrn_param { local_size: 4 }", CAFFE__PHASE__TEST, 1,
            axes, shape, NULL, 1);
-  ck_assert_int_eq(run_setup(&r), CREMA_ERR_INVALID);
+  ck_assert_int_eq(gc_run_setup(&r), CREMA_ERR_INVALID);
   ck_assert_ptr_nonnull(strstr(r.err.message, "odd"));
-  run_free(&r);
+  gc_run_free(&r);
   const int axes3[] = {3};
   run_init(&r, "name: 'lrn' type: 'LRN'", CAFFE__PHASE__TEST, 1, axes3, shape, NULL, 1);
-  ck_assert_int_eq(run_setup(&r), CREMA_ERR_SHAPE);
-  run_free(&r);
+  ck_assert_int_eq(gc_run_setup(&r), CREMA_ERR_SHAPE);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -564,7 +532,7 @@ START_TEST(batch_norm_batch_statistics) {
            "name: 'bn' type: 'BatchNorm' batch_norm_param { eps: 0.5 "
            "moving_average_fraction: 0.9 }",
            CAFFE__PHASE__TRAIN, 1, axes, shape, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   double sd0 = sqrt(3.5 + 0.5), sd1 = sqrt(4 + 0.5);
   ck_near(r.top[0]->data[0], (1 - 3) / sd0, 1e-6);
   ck_near(r.top[0]->data[5], (6 - 3) / sd0, 1e-6);
@@ -577,7 +545,7 @@ START_TEST(batch_norm_batch_statistics) {
   ck_assert_int_eq(r.l->ops->forward(r.l, &r.b, &r.t, &r.err), CREMA_OK);
   ck_near(r.l->blobs[0]->data[0], 3 + 0.9 * 3, 1e-6);
   ck_near(r.l->blobs[2]->data[0], 1.9, 1e-6);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -588,7 +556,7 @@ START_TEST(batch_norm_global_statistics) {
   run r;
   /* TEST phase: stored statistics by default. */
   run_init(&r, "name: 'bn' type: 'BatchNorm'", CAFFE__PHASE__TEST, 1, axes, shape, v, 1);
-  ck_assert_int_eq(run_setup(&r), CREMA_OK);
+  ck_assert_int_eq(gc_run_setup(&r), CREMA_OK);
   r.l->blobs[0]->data[0] = 2;
   r.l->blobs[0]->data[1] = 4;
   r.l->blobs[1]->data[0] = 8;
@@ -604,7 +572,7 @@ START_TEST(batch_norm_global_statistics) {
   ck_near(r.bottom[0]->diff[2], 1 / sd0, 1e-6);
   /* The statistics are not updated. */
   ck_near(r.l->blobs[2]->data[0], 2, 1e-7);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -613,9 +581,9 @@ START_TEST(batch_norm_rejects_learnable_statistics) {
   run r;
   run_init(&r, "name: 'bn' type: 'BatchNorm' param { lr_mult: 0 } param { lr_mult: 1 }",
            CAFFE__PHASE__TEST, 1, axes, shape, NULL, 1);
-  ck_assert_int_eq(run_setup(&r), CREMA_ERR_INVALID);
+  ck_assert_int_eq(gc_run_setup(&r), CREMA_ERR_INVALID);
   ck_assert_ptr_nonnull(strstr(r.err.message, "lr_mult"));
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -638,20 +606,20 @@ START_TEST(mvn_by_hand) {
   run r;
   run_init(&r, "name: 'mvn' type: 'MVN' mvn_param { eps: 0.5 }", CAFFE__PHASE__TEST, 1, axes,
            shape, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   double sd0 = sqrt(1.25) + 0.5, sd1 = sqrt(3.0) + 0.5;
   ck_near(r.top[0]->data[0], -1.5 / sd0, 1e-6);
   ck_near(r.top[0]->data[3], 1.5 / sd0, 1e-6);
   ck_near(r.top[0]->data[7], 3 / sd1, 1e-6);
-  run_free(&r);
+  gc_run_free(&r);
   run_init(&r,
            "name: 'mvn' type: 'MVN' "
            "mvn_param { normalize_variance: false across_channels: true }",
            CAFFE__PHASE__TEST, 1, axes, shape, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_near(r.top[0]->data[0], 1 - 6.75, 1e-6);
   ck_near(r.top[0]->data[7], 14 - 6.75, 1e-6);
-  run_free(&r);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -680,7 +648,7 @@ static void accuracy_case(const char *param, const float *label, double want, co
   const int axes[] = {2, 1}, shapes[] = {3, 4, 3};
   run r;
   run_init(&r, text, CAFFE__PHASE__TEST, 2, axes, shapes, v, per ? 2 : 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_assert_int_eq(r.top[0]->num_axes, 0);
   ck_near(r.top[0]->data[0], want, 1e-6);
   if (per) {
@@ -688,7 +656,7 @@ static void accuracy_case(const char *param, const float *label, double want, co
     for (int i = 0; i < 4; i++)
       ck_near(r.top[1]->data[i], per[i], 1e-6);
   }
-  run_free(&r);
+  gc_run_free(&r);
 }
 
 START_TEST(accuracy_by_hand) {
@@ -712,13 +680,13 @@ START_TEST(accuracy_rejects_bad_input) {
   const int axes[] = {2, 1}, shapes[] = {3, 4, 3};
   run r;
   run_init(&r, "name: 'acc' type: 'Accuracy'", CAFFE__PHASE__TEST, 2, axes, shapes, v, 1);
-  ck_assert_int_eq(run_setup(&r), CREMA_OK);
+  ck_assert_int_eq(gc_run_setup(&r), CREMA_OK);
   ck_assert_int_eq(r.l->ops->forward(r.l, &r.b, &r.t, &r.err), CREMA_ERR_INVALID);
-  run_free(&r);
+  gc_run_free(&r);
   run_init(&r, "name: 'acc' type: 'Accuracy' accuracy_param { top_k: 5 }", CAFFE__PHASE__TEST,
            2, axes, shapes, v, 1);
-  ck_assert_int_eq(run_setup(&r), CREMA_ERR_SHAPE);
-  run_free(&r);
+  ck_assert_int_eq(gc_run_setup(&r), CREMA_ERR_SHAPE);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -727,46 +695,46 @@ START_TEST(argmax_by_hand) {
   const int axes[] = {2}, shape[] = {3, 4};
   run r;
   run_init(&r, "name: 'am' type: 'ArgMax'", CAFFE__PHASE__TEST, 1, axes, shape, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_assert_int_eq(r.top[0]->num_axes, 3);
   ck_assert_int_eq(r.top[0]->shape[0], 3);
   ck_assert_int_eq(r.top[0]->count, 3);
   ck_near(r.top[0]->data[0], 1, 0);
   ck_near(r.top[0]->data[1], 0, 0);
   ck_near(r.top[0]->data[2], 3, 0); /* ties go to the larger index */
-  run_free(&r);
+  gc_run_free(&r);
 
   run_init(&r, "name: 'am' type: 'ArgMax' argmax_param { top_k: 2 out_max_val: true }",
            CAFFE__PHASE__TEST, 1, axes, shape, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_assert_int_eq(r.top[0]->shape[1], 2);
   ck_assert_int_eq(r.top[0]->shape[2], 2);
   const float want[] = {1, 2, 0.5f, 0.3f, 0, 3, 0.9f, 0.05f, 3, 2, 0.3f, 0.3f};
   for (int i = 0; i < 12; i++)
     ck_near(r.top[0]->data[i], want[i], 1e-7);
-  run_free(&r);
+  gc_run_free(&r);
 
   /* Along axis 0 of the 3 x 4 input. */
   run_init(&r, "name: 'am' type: 'ArgMax' argmax_param { axis: 0 }", CAFFE__PHASE__TEST, 1,
            axes, shape, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_assert_int_eq(r.top[0]->shape[0], 1);
   ck_assert_int_eq(r.top[0]->shape[1], 4);
   const float along[] = {1, 0, 2, 2};
   for (int i = 0; i < 4; i++)
     ck_near(r.top[0]->data[i], along[i], 0);
-  run_free(&r);
+  gc_run_free(&r);
 
   run_init(&r, "name: 'am' type: 'ArgMax' argmax_param { axis: 1 out_max_val: true }",
            CAFFE__PHASE__TEST, 1, axes, shape, v, 1);
-  run_forward(&r);
+  gc_run_forward(&r);
   ck_near(r.top[0]->data[1], 0.9f, 0);
-  run_free(&r);
+  gc_run_free(&r);
 
   run_init(&r, "name: 'am' type: 'ArgMax' argmax_param { top_k: 5 axis: 1 }",
            CAFFE__PHASE__TEST, 1, axes, shape, v, 1);
-  ck_assert_int_ne(run_setup(&r), CREMA_OK);
-  run_free(&r);
+  ck_assert_int_ne(gc_run_setup(&r), CREMA_OK);
+  gc_run_free(&r);
 }
 END_TEST
 
@@ -793,11 +761,11 @@ START_TEST(reduction_by_hand) {
              cases[i].param);
     run r;
     run_init(&r, text, CAFFE__PHASE__TEST, 1, axes, shape, v, 1);
-    run_forward(&r);
+    gc_run_forward(&r);
     ck_assert_int_eq(r.top[0]->num_axes, cases[i].top_axes);
     for (size_t j = 0; j < r.top[0]->count; j++)
       ck_near(r.top[0]->data[j], cases[i].want[j], 1e-6);
-    run_free(&r);
+    gc_run_free(&r);
   }
 }
 END_TEST

@@ -180,3 +180,33 @@ void gc_check_layer(const Caffe__LayerParameter *param, int nbottoms, const int 
   layer_free(l);
   free(ctx.workspace);
 }
+
+void gc_run_open(gc_run *r, const char *text, Caffe__Phase phase) {
+  memset(r, 0, sizeof *r);
+  r->param = gc_parse_layer(text);
+  ck_assert_msg(layer_create(r->param, phase, &r->ctx, &r->l, &r->err) == CREMA_OK, "%s",
+                r->err.message);
+}
+
+crema_status gc_run_setup(gc_run *r) {
+  crema_status st = r->l->ops->setup(r->l, &r->b, &r->t, &r->err);
+  if (st == CREMA_OK)
+    st = r->l->ops->reshape(r->l, &r->b, &r->t, &r->err);
+  return st;
+}
+
+void gc_run_forward(gc_run *r) {
+  ck_assert_msg(gc_run_setup(r) == CREMA_OK, "%s", r->err.message);
+  ck_assert_msg(r->l->ops->forward(r->l, &r->b, &r->t, &r->err) == CREMA_OK, "%s",
+                r->err.message);
+}
+
+void gc_run_free(gc_run *r) {
+  layer_free(r->l);
+  for (int i = 0; i < 4; i++) {
+    blob_free(r->bottom[i]);
+    blob_free(r->top[i]);
+  }
+  free(r->ctx.workspace);
+  protobuf_c_message_free_unpacked(&r->param->base, NULL);
+}

@@ -43,4 +43,24 @@ void gc_check_layer(const Caffe__LayerParameter *param, int nbottoms, const int 
  * parser); ck_assert on failure.  Free with protobuf_c_message_free_unpacked. */
 Caffe__LayerParameter *gc_parse_layer(const char *text);
 
+/* A layer run by hand: the parsed parameter, the layer, up to 4 bottoms and
+ * tops, and the lists handed to its operations.  Each test fills the
+ * bottoms its own way; these do the rest. */
+typedef struct gc_run {
+  Caffe__LayerParameter *param;
+  layer_ctx ctx;
+  layer *l;
+  blob *bottom[4], *top[4];
+  blob_list b, t;
+  crema_error err;
+} gc_run;
+
+/* Zeroes r, parses text and creates its layer in phase (ck_assert on failure). */
+void gc_run_open(gc_run *r, const char *text, Caffe__Phase phase);
+/* setup then reshape; returns the first failure (tests of bad input expect one). */
+crema_status gc_run_setup(gc_run *r);
+/* setup, reshape and forward; ck_assert on failure. */
+void gc_run_forward(gc_run *r);
+void gc_run_free(gc_run *r);
+
 #endif
