@@ -226,7 +226,7 @@ static int data_to_input(Caffe__LayerParameter *l, const bench_args *a) {
 
 static Caffe__NetParameter *bench_train_net(const bench_args *a, crema_error *err) {
   Caffe__NetParameter *np = NULL;
-  if (net_param_read(a->model, &np, err) != CREMA_OK)
+  if (net_param_read(a->model, CREMA_LOG_INFO, &np, err) != CREMA_OK)
     return NULL;
   for (size_t i = 0; i < np->n_layer; i++) {
     Caffe__LayerParameter *l = np->layer[i];

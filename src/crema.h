@@ -39,6 +39,58 @@ const char *crema_version(void);
 /* A short name for a status, e.g. "parse error". */
 const char *crema_status_name(crema_status status);
 
+/* Runtime settings: how the library computes, never what.  A value of
+ * this type is read once when a net or solver is opened and goes with it
+ * (two nets in one process may differ); the library reads no environment
+ * variable while it works.  The crema command takes its settings from the
+ * environment (crema_options_from_env); a host program chooses its own. */
+typedef enum crema_simd {
+  CREMA_SIMD_AUTO = 0,   /* the CPU's vector kernels (AVX2+FMA) when it has them */
+  CREMA_SIMD_GENERIC = 1 /* the portable kernels on any CPU (CREMA_SIMD=generic) */
+} crema_simd;
+
+typedef enum crema_log_level {
+  CREMA_LOG_INFO = 0,    /* progress (the solver's iterations, weights skipped) */
+  CREMA_LOG_WARNING = 1,
+  CREMA_LOG_ERROR = 2,
+  CREMA_LOG_NONE = 3
+} crema_log_level;
+
+typedef struct crema_options {
+  /* Convolution engine (CREMA_CONV): NULL or "auto" picks the fastest per
+   * layer; "gemm" (Caffe's im2col + SGEMM), "winograd", "direct" or
+   * "depthwise" is preferred where it applies, gemm elsewhere.  An unknown
+   * name fails the open, naming the convolution layer.  Copied at open. */
+  const char *conv_engine;
+  crema_simd simd;           /* CREMA_SIMD */
+  /* Threads crema splits its work over (OPENBLAS_NUM_THREADS, else
+   * OMP_NUM_THREADS); 0: one per online CPU. */
+  int threads;
+  /* Least severity the library logs to stderr (GLOG_minloglevel). */
+  crema_log_level log_level;
+  /* Bytes a net's blobs (activations, parameters, gradients) may take
+   * together; 0: no limit.  A net over it fails to open or to reshape with
+   * CREMA_ERR_NOMEM.  (Each single allocation is also held to
+   * max_allocation and the machine's memory, whatever this says.) */
+  size_t memory_limit;
+  /* Bytes any single allocation sized from input (a blob, an image, a
+   * record) may take (CREMA_MAX_MEMORY: a count of bytes, or with a K, M,
+   * G or T suffix, powers of 1024); 0: no cap but the machine's memory and
+   * the process's ulimit -v and -d, which hold whatever this says.  Work
+   * outside a net or solver (crema_image_read, crema_blob_reshape) has no
+   * such cap. */
+  size_t max_allocation;
+} crema_options;
+
+/* The defaults, whatever the environment: auto engine, vector kernels,
+ * a thread per CPU, INFO, no memory limit or allocation cap (all fields
+ * zero). */
+void crema_options_init(crema_options *opts);
+/* The defaults overridden by the environment variables named above, as
+ * the crema command reads them; conv_engine points into the environment.
+ * Malformed numbers are ignored, as OpenBLAS ignores them. */
+void crema_options_from_env(crema_options *opts);
+
 /* Inference and training on a network. */
 typedef struct crema_net crema_net;
 
@@ -46,7 +98,8 @@ typedef enum crema_phase { CREMA_TRAIN = 0, CREMA_TEST = 1 } crema_phase;
 
 /* Builds the network described by a .prototxt (legacy layouts are upgraded)
  * for the given phase and, if weights_path is not NULL, copies the weights
- * of a .caffemodel into it by Caffe's rules (layers matched by name). */
+ * of a .caffemodel into it by Caffe's rules (layers matched by name).  The
+ * runtime options are the environment's (crema_net_open_config chooses). */
 crema_status crema_net_open(const char *model_path, const char *weights_path,
                             crema_phase phase, crema_net **out, crema_error *err);
 void crema_net_close(crema_net *net);
@@ -67,6 +120,13 @@ crema_status crema_net_blob_data(crema_net *net, const char *blob, float **data,
 /* Changes an input blob's shape and propagates shapes through the net. */
 crema_status crema_net_reshape_input(crema_net *net, const char *blob, int num_axes,
                                      const int *dims, crema_error *err);
+
+/* The factor by which the net's pooling and strided convolutions reduce
+ * its input (the least common multiple over its blobs; 1 when it has no
+ * strided layer).  Image inputs whose height and width are multiples of it
+ * are taken by every layer; others may fail where side outputs are cropped
+ * or concatenated back. */
+int crema_net_size_multiple(const crema_net *net);
 
 /* Runs the net forward; *loss receives the weighted sum of the losses
  * (0 for nets without loss).  loss may be NULL. */
@@ -95,9 +155,11 @@ typedef struct crema_net_config {
   unsigned seed;
   int observable;            /* see above (default 0: inference nets share
                                 activation storage and keep no diffs) */
+  const crema_options *options; /* NULL: crema_options_from_env at open */
 } crema_net_config;
 
-/* phase, level 0, no stages, the default seed, not observable. */
+/* phase, level 0, no stages, the default seed, not observable, the
+ * environment's options. */
 void crema_net_config_init(crema_net_config *cfg, crema_phase phase);
 /* crema_net_open with the settings of cfg. */
 crema_status crema_net_open_config(const char *model_path, const char *weights_path,
@@ -174,6 +236,7 @@ typedef struct crema_solver_config {
   int has_seed;      /* random_seed when the file sets none */
   unsigned seed;
   int observable;    /* build the nets observable */
+  const crema_options *options; /* NULL: crema_options_from_env at open */
 } crema_solver_config;
 
 void crema_solver_config_init(crema_solver_config *cfg);
@@ -208,6 +271,60 @@ crema_status crema_image_read(const char *path, int channels, int *height, int *
                               int *out_channels, unsigned char **pixels, crema_error *err);
 /* Frees memory the library returned. */
 void crema_free(void *p);
+
+/* ---- Lesion segmentation (what `crema segment` does) ---------------------
+ *
+ * A side-output lesion network (models/lesion/deploy.prototxt and its
+ * weights; `make install` puts the bundled model in $(datadir)/crema/lesion,
+ * see `pkg-config --variable=modeldir crema`) applied to one image: the
+ * image is resized to S x S, its B,G,R values less the means (and times the
+ * scale) that the input layer's transform_param gives (else VGG's means),
+ * the net run at each scale, the probability maps averaged and resampled
+ * to the image's own size, and the mask thresholded. */
+typedef struct crema_segmenter crema_segmenter;
+
+typedef struct crema_segment_config {
+  int size;             /* S; 0: the model's input size.  A size the net's
+                           pooling cannot take is refused (crema_net_size_multiple) */
+  const float *scales;  /* nscales factors of S whose maps are averaged, each in */
+  int nscales;          /* (0, 8]; 0: one scale, 1 */
+  float threshold;      /* mask: lesion where the fused probability >= it (0.5) */
+  int flips;            /* test-time flips averaged: 0 none, 1 left-right,
+                           2 left-right and upside down */
+  int keep;             /* mask components kept: 0 all, 1 the largest, 2 the
+                           one nearest the image centre */
+  int fill_holes;       /* non-zero: holes in the mask filled */
+} crema_segment_config;
+
+/* Size 0, scale 1, threshold 0.5, no flips, every component, no filling. */
+void crema_segment_config_init(crema_segment_config *cfg);
+/* cfg may be NULL for the defaults. */
+crema_status crema_segmenter_open(const char *model_path, const char *weights_path,
+                                  const crema_segment_config *cfg, crema_segmenter **out,
+                                  crema_error *err);
+void crema_segmenter_close(crema_segmenter *s);
+/* The side S images are resized to. */
+int crema_segmenter_size(const crema_segmenter *s);
+
+/* At the image's size, rows top to bottom (width * height values each),
+ * malloc'd: free with crema_segmentation_free. */
+typedef struct crema_segmentation {
+  int width, height;
+  float *fuse;          /* lesion probability (the fused output) */
+  float *border;        /* border and lesion side maps; NULL when the */
+  float *lesion;        /* net lacks them */
+  unsigned char *mask;  /* 255 lesion, 0 background (ISIC's format) */
+} crema_segmentation;
+
+/* Segments 8-bit pixels, channels interleaved R,G,B(,A) or gray (channels
+ * 3, 4 or 1), as crema_image_read returns them. */
+crema_status crema_segment_pixels(crema_segmenter *s, const unsigned char *pixels, int width,
+                                  int height, int channels, crema_segmentation *out,
+                                  crema_error *err);
+/* Reads a PNG or JPEG and segments it. */
+crema_status crema_segment_file(crema_segmenter *s, const char *path, crema_segmentation *out,
+                                crema_error *err);
+void crema_segmentation_free(crema_segmentation *seg);
 
 #ifdef __cplusplus
 }

@@ -41,8 +41,7 @@ tests_unit_check_text_CFLAGS = $(TEST_CFLAGS) -I$(top_builddir)/tests/unit
 tests_unit_check_text_LDADD = $(TEST_LIBS)
 BUILT_SOURCES += tests/unit/text_test.pb-c.h tests/unit/text_test.pb-c.c
 CLEANFILES += tests/unit/text_test.pb-c.h tests/unit/text_test.pb-c.c
-EXTRA_DIST += tests/unit/text_test.proto tests/fuzz/fuzz_text.c tests/fuzz/corpus_text \
-	tests/fuzz/text.dict
+EXTRA_DIST += tests/unit/text_test.proto
 tests/unit/text_test.pb-c.c tests/unit/text_test.pb-c.h: $(srcdir)/tests/unit/text_test.proto
 	@$(MKDIR_P) tests/unit
 	$(AM_V_GEN)$(PROTOC_C) --proto_path=$(srcdir)/tests/unit --c_out=tests/unit \
@@ -61,26 +60,13 @@ TESTS += tests/unit/check_retrieval
 tests_unit_check_retrieval_SOURCES = tests/unit/check_retrieval.c
 tests_unit_check_retrieval_CFLAGS = $(TEST_CFLAGS)
 tests_unit_check_retrieval_LDADD = $(GRADCHECK_LIBS) $(TEST_LIBS)
-TESTS += tests/cli/retrieve.sh tests/cli/retrieve_html.sh
-EXTRA_DIST += tests/cli/retrieve.sh tests/cli/retrieve_html.sh
+TESTS += tests/cli/retrieve.sh tests/cli/retrieve_html.sh tests/cli/retrieve_images.sh \
+	tests/cli/retrieve_masks.sh
+EXTRA_DIST += tests/cli/retrieve.sh tests/cli/retrieve_html.sh tests/cli/retrieve_images.sh \
+	tests/cli/retrieve_masks.sh
 
 # layers: Convolution, Deconvolution, Pooling, InnerProduct, Embed, im2col, fillers
 CHECK_UNITS += tests/unit/check_layers_conv_pool_ip
-
-# libFuzzer harness for the text format, built only on request (not by make
-# check):  make fuzz-text && ./fuzz_text -max_total_time=300 \
-#            -dict=$(top_srcdir)/tests/fuzz/text.dict \
-#            $(top_srcdir)/tests/fuzz/corpus_text
-FUZZ_CC = clang
-FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11
-fuzz-text: proto/caffe.pb-c.c proto/caffe.pb-c.h
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) -I$(top_builddir) $(AM_CPPFLAGS) \
-		$(top_srcdir)/tests/fuzz/fuzz_text.c $(top_srcdir)/src/io/text.c \
-		$(top_srcdir)/src/io/text_print.c $(top_srcdir)/src/io/pbutil.c \
-		$(top_srcdir)/src/io/file.c $(top_srcdir)/src/core/error.c proto/caffe.pb-c.c \
-		$(PROTOBUF_C_LIBS) -o fuzz_text
-.PHONY: fuzz-text
-CLEANFILES += fuzz_text
 
 # io: binary files, BlobProto/.npy, legacy upgrades; the upgrade/info CLI
 CHECK_UNITS += tests/unit/check_binary tests/unit/check_upgrade
@@ -95,21 +81,6 @@ CHECK_UNITS += tests/golden/check_solvers
 
 # solver: SolverState files, atomic snapshots, signals
 CHECK_UNITS += tests/unit/check_solver_state
-
-# The binary NetParameter loader and the legacy upgrades under libFuzzer (not
-# part of check):  make fuzz-binary && ./fuzz_binary -max_total_time=300 \
-#                    -close_fd_mask=2 $(top_srcdir)/tests/fuzz/corpus_binary
-fuzz-binary: proto/caffe.pb-c.c proto/caffe.pb-c.h
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) -I$(top_builddir) $(AM_CPPFLAGS) \
-		$(top_srcdir)/tests/fuzz/fuzz_binary.c $(top_srcdir)/src/io/upgrade.c \
-		$(top_srcdir)/src/io/binary.c $(top_srcdir)/src/io/blobproto.c \
-		$(top_srcdir)/src/io/file.c $(top_srcdir)/src/io/text.c \
-		$(top_srcdir)/src/io/text_print.c $(top_srcdir)/src/io/pbutil.c \
-		$(top_srcdir)/src/core/error.c $(top_srcdir)/src/core/log.c \
-		$(top_srcdir)/src/core/blob.c proto/caffe.pb-c.c $(PROTOBUF_C_LIBS) -o fuzz_binary
-.PHONY: fuzz-binary
-CLEANFILES += fuzz_binary
-EXTRA_DIST += tests/fuzz/fuzz_binary.c tests/fuzz/corpus_binary
 
 # solver: crema train / crema test
 TESTS += tests/cli/train.sh
@@ -157,6 +128,24 @@ CHECK_UNITS += tests/unit/check_lesion
 TESTS += tests/cli/lesion_cli.sh tests/cli/lesion_e2e.sh
 EXTRA_DIST += tests/cli/lesion_cli.sh tests/cli/lesion_e2e.sh
 
+# The workflow gaps of issue 15: help, aliases, lesion-db progress, --size
+# checks, duplicate IDs, quiet logs
+TESTS += tests/cli/workflow.sh
+EXTRA_DIST += tests/cli/workflow.sh
+
+# lesion: the library segments by itself (crema.h), as crema segment does;
+# the example links with the public libcrema only
+check_PROGRAMS += tests/cli/segment_example
+tests_cli_segment_example_SOURCES = tests/cli/segment_example.c
+tests_cli_segment_example_LDADD = libcrema.la
+TESTS += tests/cli/segment_api.sh
+EXTRA_DIST += tests/cli/segment_api.sh
+
+# lesion: segment's post-processing (--keep, --fill-holes) and test-time flips
+CHECK_UNITS += tests/unit/check_postproc
+TESTS += tests/cli/segment_post.sh
+EXTRA_DIST += tests/cli/segment_post.sh
+
 # io: the wire-format weights reader (io/weights_source.c) and crema init; bench/run --quick
 # (tests/cli/bench_quick.sh: the OpenCV side only where python3-opencv is)
 CHECK_UNITS += tests/unit/check_weights_wire
@@ -200,3 +189,12 @@ EXTRA_DIST += tests/cli/time.sh
 # python3-opencv); and issue 14's AdaDelta lesion case under each engine.
 TESTS += tests/cli/full_width.sh tests/cli/lesion_adadelta.sh
 EXTRA_DIST += tests/cli/full_width.sh tests/cli/full_width.py tests/cli/lesion_adadelta.sh
+
+# Crash safety: kill -9 during snapshots and database/mask output, a full
+# disk, convert-imageset with no record to write.
+TESTS += tests/cli/crash_safety.sh
+EXTRA_DIST += tests/cli/crash_safety.sh
+
+# Resource limits: hostile sizes refused within the memory cap.
+TESTS += tests/cli/resource_limits.sh
+EXTRA_DIST += tests/cli/resource_limits.sh

@@ -28,4 +28,5 @@ for f in desc bil gap; do
 done
 "$crema" retrieve --features patterns/db_desc --queries patterns/q_desc --k 8 \
   --html patterns/similar.html --images patterns/images \
-  --heat patterns/db_heat --query-heat patterns/q_heat --class-names MEL,NV,BCC,AKIEC,BKL,DF,VASC
+  --heat patterns/db_heat --query-heat patterns/q_heat --heat-pool bilinear --heat-offset 16 \
+  --class-names MEL,NV,BCC,AKIEC,BKL,DF,VASC

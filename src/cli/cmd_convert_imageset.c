@@ -24,14 +24,15 @@ static const char description[] =
     "label (ROOTFOLDER is prepended as given, so end it with '/').  Record keys are\n"
     "%08d_<path>, in list order (after --shuffle).  With --label-map the images are\n"
     "segmentation masks, stored as 1-channel records of 0 and 1 (any nonzero pixel is 1);\n"
-    "their labels may be omitted.";
+    "their labels may be omitted.  Images that cannot be read are skipped (and counted);\n"
+    "when none could be read, no database is written and the exit status is 1.";
 
 /* Files larger than this are not images. */
 #define LIST_MAX_SIZE ((size_t)1 << 30)
 #define IMAGE_FILE_MAX_SIZE ((size_t)1 << 31)
 
 typedef struct convert_flags {
-  int gray, shuffle, check_size, encoded, label_map;
+  int gray, shuffle, check_size, encoded, label_map, allow_empty;
   const char *backend;
   const char *encode_type;
   int resize_width, resize_height;
@@ -268,7 +269,7 @@ static crema_status convert(const char *root, const char *list_path, const char 
   }
   LOG_INFO("Opened lmdb %s", db_path);
   size_t root_len = strlen(root);
-  size_t count = 0, data_size = 0;
+  size_t count = 0, skipped = 0, data_size = 0;
   int data_size_known = 0;
   for (size_t i = 0; st == CREMA_OK && i < list.n; i++) {
     const list_entry *e = &list.v[i];
@@ -307,6 +308,8 @@ static crema_status convert(const char *root, const char *list_path, const char 
                         path, d.data.len, data_size);
       }
     }
+    if (st == CREMA_OK && skip)
+      skipped++;
     if (st == CREMA_OK && !skip)
       st = store_record(w, (int)i, e, &d, err);
     free(d.data.data);
@@ -314,10 +317,22 @@ static crema_status convert(const char *root, const char *list_path, const char 
     if (st == CREMA_OK && !skip && ++count % 1000 == 0)
       LOG_INFO("Processed %zu files.", count);
   }
+  /* Caffe writes an empty database when no image could be read, which
+   * only fails later, in training; that is kept behind --allow_empty. */
+  if (st == CREMA_OK && count == 0 && !f->allow_empty)
+    st = crema_fail(err, CREMA_ERR_INVALID,
+                    "no record written: %s; no database created (--allow_empty writes an "
+                    "empty one)",
+                    list.n ? "every image of the list was skipped (unreadable or undecodable, "
+                             "see above)"
+                           : "the list names no image");
   if (st == CREMA_OK) {
     st = lmdb_writer_finish(w, err);
     if (st == CREMA_OK && count % 1000 != 0)
       LOG_INFO("Processed %zu files.", count);
+    if (st == CREMA_OK && skipped)
+      LOG_WARN("Skipped %zu of %zu images (unreadable or undecodable, see above).", skipped,
+               list.n);
   } else {
     lmdb_writer_abort(w);
   }
@@ -343,6 +358,8 @@ int cmd_convert_imageset(int argc, char **argv) {
        "what type to encode the image as ('png', 'jpg'); implies --encoded"},
       {"label-map", FLAG_BOOL, &f.label_map,
        "the images are segmentation masks: store 1-channel 0/1 records"},
+      {"allow_empty", FLAG_BOOL, &f.allow_empty,
+       "write an empty database (exit 0, as Caffe) when no image could be read"},
   };
   const int nspecs = (int)(sizeof specs / sizeof specs[0]);
   crema_error err = {CREMA_OK, ""};

@@ -12,7 +12,8 @@
 #include "io/file.h"
 #include "lesion/metrics.h"
 
-static const char usage[] = "crema evaluate --truth DIR --pred DIR [--csv FILE] [--threshold T]";
+static const char usage[] =
+    "crema evaluate --truth DIR --pred DIR [--csv FILE] [--threshold T] [--only-predicted]";
 static const char description[] =
     "Scores predicted lesion masks against ground truth with the ISIC challenge's\n"
     "metrics: Jaccard, Dice, accuracy, sensitivity, specificity and the thresholded\n"
@@ -23,7 +24,10 @@ static const char description[] =
     "scoring code); sensitivity is 1 without lesion pixels in the truth, specificity\n"
     "1 without background.  A missing prediction, or one that cannot be read or\n"
     "whose size differs from the truth's, scores 0 on every metric, is listed, and\n"
-    "makes the exit status 1.  Other files in --truth are skipped (non-images with a\n"
+    "makes the exit status 1; a size mismatch is named as such, with both sizes and\n"
+    "the file.  With --only-predicted the masks of --truth without a prediction are\n"
+    "left out (counted on stderr), so that a run over part of the set is scored on\n"
+    "what it predicted.  Other files in --truth are skipped (non-images with a\n"
     "message).";
 
 static void print_row(const char *id, int width, const metrics_scores *s) {
@@ -51,6 +55,7 @@ static void print_table(const metrics_report *r) {
     else
       printf("%-*s %s\n", width, it->id,
              it->outcome == METRICS_MISSING ? "missing prediction (scored 0)"
+             : it->size_mismatch            ? "size mismatch (scored 0)"
                                             : "unreadable prediction (scored 0)");
   }
   print_row(mean_label, width, &r->mean);
@@ -80,12 +85,24 @@ static crema_status write_csv(const metrics_report *r, const char *path, crema_e
 
 /* Returns 0 when every image was scored, 1 otherwise (or on error). */
 static int run_evaluate(const char *truth, const char *pred, const char *csv, int threshold,
-                        crema_error *err) {
+                        int only_predicted, crema_error *err) {
   metrics_report r;
   if (metrics_evaluate_dirs(truth, pred, threshold, &r, err) != CREMA_OK)
     return cli_report("evaluate", err);
   for (size_t i = 0; i < r.nnotes; i++)
     LOG_WARN("%s", r.notes[i]);
+  if (only_predicted) {
+    metrics_report_drop_missing(&r);
+    if (r.n == 0) {
+      metrics_report_free(&r);
+      crema_fail(err, CREMA_ERR_NOT_FOUND, "no prediction in '%s' for the masks of '%s'", pred,
+                 truth);
+      return cli_report("evaluate", err);
+    }
+    if (r.unpredicted)
+      LOG_INFO("%zu truth mask%s without a prediction left out (--only-predicted)",
+               r.unpredicted, r.unpredicted == 1 ? "" : "s");
+  }
   print_table(&r);
   print_problems(&r);
   int rc = r.missing || r.failed ? 1 : 0;
@@ -97,13 +114,15 @@ static int run_evaluate(const char *truth, const char *pred, const char *csv, in
 
 int cmd_evaluate(int argc, char **argv) {
   const char *truth = "", *pred = "", *csv = "";
-  int threshold = METRICS_DEFAULT_THRESHOLD;
+  int threshold = METRICS_DEFAULT_THRESHOLD, only_predicted = 0;
   const flag_spec specs[] = {
       {"truth", FLAG_STRING, &truth, "folder of ground-truth masks (ID_segmentation.png)"},
       {"pred", FLAG_STRING, &pred, "folder of predicted masks with the same names"},
       {"csv", FLAG_STRING, &csv, "also write the table to this CSV file"},
       {"threshold", FLAG_INT, &threshold,
        "a pixel is lesion when its value exceeds this (default 128)"},
+      {"only-predicted", FLAG_BOOL, &only_predicted,
+       "score only the truth masks that have a prediction"},
   };
   const int nspecs = (int)(sizeof specs / sizeof specs[0]);
   crema_error err = {CREMA_OK, ""};
@@ -118,7 +137,7 @@ int cmd_evaluate(int argc, char **argv) {
                     "see --help\n");
     rc = 2;
   } else {
-    rc = run_evaluate(truth, pred, csv, threshold, &err);
+    rc = run_evaluate(truth, pred, csv, threshold, only_predicted, &err);
   }
   flags_result_free(&res);
   return rc;

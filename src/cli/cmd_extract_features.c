@@ -74,7 +74,7 @@ static crema_status run(char **pos, int npos, const extract_flags *f, crema_erro
                       "%d blob names and %d databases: give one database per blob", nblobs,
                       ndbs);
   net_options o;
-  net_options_init(&o, CAFFE__PHASE__TEST);
+  cli_net_options(&o, CAFFE__PHASE__TEST);
   o.keep_all = 1; /* every extracted blob keeps its values after forward */
   const char *stages[1] = {f->stage};
   if (f->stage) {

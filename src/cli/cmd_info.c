@@ -126,8 +126,8 @@ static crema_status read_info_file(const char *path, Caffe__NetParameter **net,
                                    Caffe__BlobProto **bp, Caffe__SolverState **state,
                                    crema_error *err) {
   if (path_is_text_proto(path))
-    return net_param_read_text(path, net, err);
-  crema_status st = net_param_read_binary(path, net, err);
+    return net_param_read_text(path, CREMA_LOG_INFO, net, err);
+  crema_status st = net_param_read_binary(path, CREMA_LOG_INFO, net, err);
   if (st == CREMA_OK || st == CREMA_ERR_NOMEM)
     return st;
   crema_error first = *err, ignored = {CREMA_OK, ""};
@@ -140,7 +140,7 @@ static crema_status read_info_file(const char *path, Caffe__NetParameter **net,
     *state = (Caffe__SolverState *)m;
     return CREMA_OK;
   }
-  if (!binary_name(path) && net_param_read_text(path, net, &ignored) == CREMA_OK)
+  if (!binary_name(path) && net_param_read_text(path, CREMA_LOG_INFO, net, &ignored) == CREMA_OK)
     return CREMA_OK;
   *err = first;
   return st;

@@ -46,7 +46,7 @@ static crema_status build_phase_proto(const Caffe__NetParameter *param, Caffe__P
                                       uint32_t seed, Caffe__NetParameter **out,
                                       crema_error *err) {
   net_options opts;
-  net_options_init(&opts, phase);
+  cli_net_options(&opts, phase);
   opts.seed = seed;
   net *n = NULL;
   crema_status st = net_create(param, &opts, &n, err);
@@ -99,7 +99,7 @@ static crema_status merge_parameter_layers(Caffe__NetParameter *dst, Caffe__NetP
 static crema_status init_weights(const init_flags *f, Caffe__NetParameter **out,
                                  crema_error *err) {
   Caffe__NetParameter *param = NULL;
-  CREMA_TRY(net_param_read(f->model, &param, err));
+  CREMA_TRY(net_param_read(f->model, CREMA_LOG_INFO, &param, err));
   Caffe__Phase phases[2];
   int nphases = 0;
   if (!strcasecmp(f->phase, "test")) {

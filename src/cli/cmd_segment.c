@@ -18,7 +18,8 @@
 
 static const char usage[] =
     "crema segment --model deploy.prototxt --weights W.caffemodel [--size S]\n"
-    "              [--scales 0.5,1,1.5] [--threshold T] [--output DIR] IMAGE_OR_DIR...";
+    "              [--scales 0.5,1,1.5] [--flips 0|1|2] [--keep largest|centre]\n"
+    "              [--fill-holes] [--threshold T] [--output DIR] IMAGE_OR_DIR...";
 static const char description[] =
     "Segments skin lesions in dermoscopic images (PNG or JPEG, any size) with a lesion\n"
     "network such as models/lesion/deploy.prototxt.  For each image ID.jpg it writes into\n"
@@ -27,21 +28,26 @@ static const char description[] =
     "  ID_border.png        the border probability map x 255\n"
     "  ID_lesion.png        the lesion probability map x 255\n"
     "  ID_overlay.png       the image with the mask's contour drawn in green\n"
-    "The image is resized to S x S (S rounded to a multiple of 16; default: the model's\n"
-    "input size), the mean values subtracted from its B, G, R values, and the net's\n"
+    "The image is resized to S x S (default: the model's input size; a size the net's\n"
+    "pooling and strided layers cannot take is refused, naming the multiple), the mean\n"
+    "values subtracted from its B, G, R values (those of a transform_param on the model's\n"
+    "input layer, with its scale, else --mean's), and the net's\n"
     "probabilities (outputs fuse_prob, border_prob, lesion_prob) resized back bilinearly.\n"
-    "With --scales the net runs at S x scale for each scale (rounded to multiples of 16)\n"
-    "and the probabilities are averaged.  Folders are processed in name order, skipping\n"
+    "With --scales the net runs at S x scale for each scale (rounded to that multiple)\n"
+    "and the probabilities are averaged, as they are over the mirrored images with --flips.\n"
+    "--keep and --fill-holes post-process the mask (the overlay shows the result; the\n"
+    "probability maps are the net's).  Folders are processed in name order, skipping\n"
     "hidden files and the files segment writes or ISIC pairs with images\n"
     "(*_segmentation.png, *_superpixels.png, *_border.png, *_lesion.png, *_overlay.png).\n"
     "\n"
     "A file that cannot be segmented (not an image, corrupt) is reported and skipped; the\n"
     "others are processed and the exit status is then 1.  A progress bar is shown on a\n"
-    "terminal, a summary line always.";
+    "terminal, a summary line always.  The work is the library's crema_segment_* calls\n"
+    "(crema.h), which hand the maps and mask to a C program instead.";
 
 typedef struct segment_flags {
-  const char *model, *weights, *scales, *output, *mean;
-  int size;
+  const char *model, *weights, *scales, *output, *mean, *keep;
+  int size, flips, fill_holes;
   double threshold;
 } segment_flags;
 
@@ -100,6 +106,8 @@ static crema_status parse_mean(const char *text, lesion_segment_options *o, crem
     return crema_fail(err, CREMA_ERR_INVALID, "--mean '%s': expected three numbers B,G,R",
                       text);
   memcpy(o->mean, v, sizeof v);
+  o->nmean = 3;
+  o->mean_given = 1;
   return CREMA_OK;
 }
 
@@ -118,6 +126,12 @@ static crema_status setup(const segment_flags *f, lesion_segmenter **seg, crema_
     CREMA_TRY(lesion_parse_scales(f->scales, &o, err));
   if (f->mean)
     CREMA_TRY(parse_mean(f->mean, &o, err));
+  if (f->keep)
+    CREMA_TRY(lesion_parse_keep(f->keep, &o.keep, err));
+  if (f->flips < 0 || f->flips > 2)
+    return crema_fail(err, CREMA_ERR_INVALID, "--flips %d: expected 0, 1 or 2", f->flips);
+  o.flips = f->flips;
+  o.fill_holes = f->fill_holes;
   CREMA_TRY(lesion_make_dir(f->output, err));
   return lesion_segmenter_open(f->model, f->weights, &o, seg, err);
 }
@@ -163,8 +177,15 @@ int cmd_segment(int argc, char **argv) {
       {"threshold", FLAG_DOUBLE, &f.threshold,
        "lesion where the fused probability >= T (default 0.5)"},
       {"output", FLAG_STRING, &f.output, "folder for the outputs (default: current folder)"},
+      {"flips", FLAG_INT, &f.flips,
+       "test-time flips averaged: 0 none (default), 1 left-right, 2 also upside down"},
+      {"keep", FLAG_STRING, &f.keep,
+       "mask components kept: all (default), largest, or centre (the one nearest the "
+       "image centre)"},
+      {"fill-holes", FLAG_BOOL, &f.fill_holes, "fill the holes of the mask"},
       {"mean", FLAG_STRING, &f.mean,
-       "B,G,R values subtracted (default VGG's 104.00699,116.66877,122.67892)"},
+       "B,G,R values subtracted (default: the model input layer's transform_param "
+       "mean_value, else VGG's 104.00699,116.66877,122.67892)"},
   };
   const int nspecs = (int)(sizeof specs / sizeof specs[0]);
   crema_error err = {CREMA_OK, ""};

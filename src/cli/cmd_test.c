@@ -51,7 +51,7 @@ static crema_status open_test_net(const test_flags *f, net **out, crema_error *e
   char *stage_copy = NULL;
   const char **stages = NULL;
   net_options o;
-  net_options_init(&o, CAFFE__PHASE__TEST);
+  cli_net_options(&o, CAFFE__PHASE__TEST);
   o.has_level = 1;
   o.level = f->level;
   crema_status st = split_commas(f->stage, &stage_copy, &stages, &o.nstages, err);

@@ -38,7 +38,7 @@ static crema_status open_timed_net(const time_flags *f, net **out, crema_error *
                       "--forward-only times the inference (TEST) net; --phase %s contradicts it",
                       f->phase);
   net_options opts;
-  net_options_init(&opts, phase);
+  cli_net_options(&opts, phase);
   /* Like caffe time, backward is timed in either phase. */
   opts.backward = !f->forward_only;
   return net_open(f->model, f->weights, &opts, out, err);

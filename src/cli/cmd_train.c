@@ -97,7 +97,7 @@ static crema_status apply_weights_flag(Caffe__SolverParameter *p, const train_fl
 
 static crema_status load_solver_param(const train_flags *f, Caffe__SolverParameter **out,
                                       crema_error *err) {
-  CREMA_TRY(solver_param_load(f->solver, out, err));
+  CREMA_TRY(solver_param_load(f->solver, CREMA_LOG_INFO, out, err));
   crema_status st = apply_train_state(*out, f, err);
   if (st == CREMA_OK)
     st = apply_weights_flag(*out, f, err);

@@ -39,7 +39,7 @@ static crema_status upgrade_file(const char *in, const char *out, crema_error *e
   Caffe__NetParameter *net = NULL;
   CREMA_TRY(read_net(in, &net, err));
   int upgraded = 0;
-  crema_status st = upgrade_net(net, in, &upgraded, err);
+  crema_status st = upgrade_net(net, in, CREMA_LOG_INFO, &upgraded, err);
   if (st == CREMA_OK) {
     if (!upgraded)
       LOG_ERROR("File already in latest proto format: %s", in);

@@ -19,7 +19,8 @@ static crema_status upgrade_file(const char *in, const char *out, crema_error *e
   ProtobufCMessage *msg = NULL;
   CREMA_TRY(txt_parse_file(in, &caffe__solver_parameter__descriptor, &msg, err));
   int upgraded = 0;
-  crema_status st = upgrade_solver((Caffe__SolverParameter *)msg, in, &upgraded, err);
+  crema_status st = upgrade_solver((Caffe__SolverParameter *)msg, in, CREMA_LOG_INFO,
+                                   &upgraded, err);
   if (st == CREMA_OK) {
     if (!upgraded)
       LOG_ERROR("File already in latest proto format: %s", in);

@@ -330,7 +330,7 @@ static crema_status open_net(const verify_flags *f, net **out, crema_error *err)
   Caffe__Phase phase;
   CREMA_TRY(cli_parse_phase(f->phase, &phase, err));
   net_options opts;
-  net_options_init(&opts, phase);
+  cli_net_options(&opts, phase);
   opts.backward = f->backward;
   opts.keep_all = 1;
   return net_open(f->model, f->weights, &opts, out, err);

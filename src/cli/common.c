@@ -66,3 +66,8 @@ void cli_progress_show(const cli_progress *p, long pos, long total) {
 void cli_progress_clear(void) {
   fprintf(stderr, "\r%*s\r", 79, "");
 }
+
+void cli_net_options(net_options *o, Caffe__Phase phase) {
+  net_options_init(o, phase);
+  crema_options_from_env(&o->run);
+}

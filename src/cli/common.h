@@ -15,6 +15,11 @@
 int cli_parse_flags(const char *name, int argc, char **argv, const flag_spec *specs, int nspecs,
                     const char *usage, const char *description, int *exit_code);
 
+/* net_options_init with the environment's runtime options
+ * (crema_options_from_env: CREMA_CONV, CREMA_SIMD, OPENBLAS_NUM_THREADS,
+ * ...), the commands' defaults. */
+void cli_net_options(net_options *o, Caffe__Phase phase);
+
 /* "train" or "test", in any case. */
 crema_status cli_parse_phase(const char *name, Caffe__Phase *phase, crema_error *err);
 

@@ -6,18 +6,25 @@
 #include <string.h>
 
 #include "core/blob.h"
+#include "core/memcap.h"
 #include "core/parallel.h"
 
 /* 64-byte alignment suits AVX-512 loads and OpenBLAS's packing. */
 #define BLOB_ALIGN 64
 
-static float *alloc_floats(size_t n, int zero, crema_error *err) {
+/* Shapes come from files: the size is checked against the memory cap
+ * before allocating (core/memcap.h). */
+static float *alloc_floats(const blob *b, size_t n, int zero, crema_error *err) {
   size_t bytes;
   if (!size_mul(n ? n : 1, sizeof(float), &bytes)) {
     crema_fail(err, CREMA_ERR_NOMEM, "blob of %zu floats overflows", n);
     return NULL;
   }
   bytes = (bytes + BLOB_ALIGN - 1) / BLOB_ALIGN * BLOB_ALIGN;
+  char what[160];
+  snprintf(what, sizeof what, "blob '%s' (%zu values)", b->name ? b->name : "", n);
+  if (mem_check(bytes, what, err) != CREMA_OK)
+    return NULL;
   void *p = NULL;
   if (posix_memalign(&p, BLOB_ALIGN, bytes) != 0) {
     crema_fail(err, CREMA_ERR_NOMEM, "out of memory allocating a blob of %zu floats", n);
@@ -55,7 +62,7 @@ void blob_free(blob *b) {
 static crema_status ensure_data(blob *b, int zero, crema_error *err) {
   if (b->owns_data && b->data && b->data_cap >= b->count)
     return CREMA_OK;
-  float *p = alloc_floats(b->count, zero, err);
+  float *p = alloc_floats(b, b->count, zero, err);
   if (!p)
     return CREMA_ERR_NOMEM;
   if (b->owns_data)
@@ -72,7 +79,7 @@ crema_status blob_ensure_diff(blob *b, crema_error *err) {
    * it would keep this layer's gradient from its owner's. */
   if (b->diff && b->diff_cap >= b->count)
     return CREMA_OK;
-  float *p = alloc_floats(b->count, 1, err);
+  float *p = alloc_floats(b, b->count, 1, err);
   if (!p)
     return CREMA_ERR_NOMEM;
   if (b->owns_diff)

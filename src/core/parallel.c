@@ -70,26 +70,26 @@ static int pool_key_ok;
  * inside a job runs on that member alone instead of multiplying threads. */
 static _Thread_local int in_team;
 
-/* A positive thread count from the environment variable name, else 0. */
-static int env_threads(const char *name) {
-  const char *v = getenv(name);
-  if (!v || !*v)
-    return 0;
-  char *end;
-  long n = strtol(v, &end, 10);
-  return *end == '\0' && n > 0 ? (n > PAR_MAX_THREADS ? PAR_MAX_THREADS : (int)n) : 0;
+int par_cpu_threads(void) {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  return cpus < 1 ? 1 : cpus > PAR_MAX_THREADS ? PAR_MAX_THREADS : (int)cpus;
 }
 
-int par_threads(void) {
-  int n = env_threads("OPENBLAS_NUM_THREADS");
-  if (!n)
-    n = env_threads("OMP_NUM_THREADS");
-  if (!n) {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    n = cpus < 1 ? 1 : cpus > PAR_MAX_THREADS ? PAR_MAX_THREADS : (int)cpus;
-  }
-  return n;
+/* The team size the calling thread's jobs use (0: par_cpu_threads).  It
+ * belongs to the thread, as its workers do, and is set only for the span
+ * of a scope (par_threads_enter/leave): a net's pass, a solver's step, a
+ * command's run. */
+static _Thread_local int scope_threads;
+
+int par_threads(void) { return scope_threads > 0 ? scope_threads : par_cpu_threads(); }
+
+int par_threads_enter(int n) {
+  const int saved = scope_threads;
+  scope_threads = n < 0 ? 0 : n > PAR_MAX_THREADS ? PAR_MAX_THREADS : n;
+  return saved;
 }
+
+void par_threads_leave(int saved) { scope_threads = saved; }
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -21,9 +21,23 @@ typedef struct par_team par_team;
 /* Body run by every member: tid in [0, nthreads). */
 typedef void (*par_body)(par_team *team, int tid, int nthreads, void *ctx);
 
-/* Threads crema uses: OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS (as
- * OpenBLAS reads them), else the online CPUs. */
+/* The online CPUs (at most PAR_MAX_THREADS). */
+int par_cpu_threads(void);
+
+/* Threads the calling thread's jobs use: those of the innermost
+ * par_threads_enter still open on this thread, else par_cpu_threads.  The
+ * count comes from the caller's crema_options (core/options.h), set around
+ * each piece of work:
+ *
+ *     const options_scope scope = options_enter(&opts);
+ *     ... par_for, par_run(par_threads(), ...) ...
+ *     options_leave(scope);
+ */
 int par_threads(void);
+/* Sets the calling thread's team size to n (0: the CPUs) and returns the
+ * previous setting for par_threads_leave. */
+int par_threads_enter(int n);
+void par_threads_leave(int saved);
 
 /* Runs body on up to nthreads threads (the caller is member 0).  When a
  * thread cannot be started the team is simply smaller: body must split its

@@ -3,9 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/memcap.h"
 #include "data/datum.h"
 
 crema_status datum_parse(const void *data, size_t len, Caffe__Datum **out, crema_error *err) {
+  *out = NULL;
+  /* Unpacking copies the record's bytes: a huge record is refused first. */
+  CREMA_TRY(mem_check(len, "a record", err));
   *out = caffe__datum__unpack(NULL, len, data);
   if (!*out)
     return crema_fail(err, CREMA_ERR_INVALID, "corrupt record: not a Datum message (%zu bytes)",

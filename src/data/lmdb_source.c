@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -46,26 +47,23 @@ static crema_status check_directory(const char *path, crema_error *err) {
   return CREMA_OK;
 }
 
-/* Opens read-only; where the lock file cannot be created (read-only
- * media or directory), retries without locking, which is safe because
- * nobody can be writing there. */
+/* Opens read-only and without LMDB's lock file: a database is complete
+ * before anybody reads it (writers build it under a temporary name and
+ * rename it, see lmdb_writer_create), so readers need no lock against a
+ * writer, and nothing is written into a dataset that is read-only or
+ * shared (Caffe's MDB_RDONLY alone creates or rewrites lock.mdb). */
 static int open_env(const char *path, MDB_env **out) {
-  unsigned base = MDB_RDONLY | MDB_NOTLS;
-  int rc = 0;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    MDB_env *env = NULL;
-    if ((rc = mdb_env_create(&env)) != 0)
-      return rc;
-    rc = mdb_env_open(env, path, base | (attempt ? MDB_NOLOCK : 0), 0664);
-    if (rc == 0) {
-      *out = env;
-      return 0;
-    }
+  MDB_env *env = NULL;
+  int rc = mdb_env_create(&env);
+  if (rc != 0)
+    return rc;
+  rc = mdb_env_open(env, path, MDB_RDONLY | MDB_NOTLS | MDB_NOLOCK, 0664);
+  if (rc != 0) {
     mdb_env_close(env);
-    if (rc != EACCES && rc != EROFS && rc != EPERM)
-      break;
+    return rc;
   }
-  return rc;
+  *out = env;
+  return 0;
 }
 
 crema_status lmdb_source_open(const char *path, lmdb_source **out, crema_error *err) {
@@ -181,7 +179,8 @@ typedef struct pending_record {
 } pending_record;
 
 struct lmdb_writer {
-  char *path;
+  char *path; /* the database's name */
+  char *tmp;  /* where it is written until finished: path.tmp-PID */
   MDB_env *env;
   size_t map_size;
   pending_record pending[WRITER_BATCH_RECORDS];
@@ -198,40 +197,67 @@ static void writer_clear_pending(lmdb_writer *w) {
   w->pending_bytes = 0;
 }
 
-static void writer_free(lmdb_writer *w) {
+/* Removes the temporary directory of an unfinished database (LMDB keeps
+ * only data.mdb and lock.mdb there). */
+static void remove_tmp_dir(const char *dir) {
+  char file[4096];
+  snprintf(file, sizeof file, "%s/data.mdb", dir);
+  unlink(file);
+  snprintf(file, sizeof file, "%s/lock.mdb", dir);
+  unlink(file);
+  rmdir(dir);
+}
+
+/* Closes; the temporary directory goes unless keep_tmp (it was renamed). */
+static void writer_free(lmdb_writer *w, int keep_tmp) {
   writer_clear_pending(w);
   if (w->env)
     mdb_env_close(w->env);
+  if (w->tmp && !keep_tmp)
+    remove_tmp_dir(w->tmp);
+  free(w->tmp);
   free(w->path);
   free(w);
 }
 
+/* The database is built under a temporary name beside path and renamed
+ * when finished, so that a crash, a kill or a full disk never leaves a
+ * database that looks complete and is not: path is absent or whole. */
 crema_status lmdb_writer_create(const char *path, lmdb_writer **out, crema_error *err) {
   *out = NULL;
-  if (mkdir(path, 0755) != 0) {
-    if (errno == EEXIST)
-      return crema_fail(err, CREMA_ERR_INVALID,
-                        "LMDB database '%s' already exists (remove it or choose another name)",
-                        path);
-    return crema_fail(err, CREMA_ERR_IO, "cannot create the LMDB directory '%s': %s", path,
-                      strerror(errno));
-  }
+  struct stat sb;
+  if (lstat(path, &sb) == 0)
+    return crema_fail(err, CREMA_ERR_INVALID,
+                      "LMDB database '%s' already exists (remove it or choose another name)",
+                      path);
   lmdb_writer *w = crema_calloc(1, sizeof *w, err);
   if (!w)
     return CREMA_ERR_NOMEM;
   w->map_size = WRITER_INITIAL_MAP;
+  size_t tmp_len = strlen(path) + 32;
+  if (!(w->path = crema_strdup(path, err)) || !(w->tmp = crema_malloc(tmp_len, err))) {
+    writer_free(w, 1);
+    return CREMA_ERR_NOMEM;
+  }
+  snprintf(w->tmp, tmp_len, "%s.tmp-%ld", path, (long)getpid());
+  if (mkdir(w->tmp, 0755) != 0) {
+    crema_status st = crema_fail(err, CREMA_ERR_IO, "cannot create the LMDB directory '%s': %s",
+                                 w->tmp, strerror(errno));
+    free(w->tmp);
+    w->tmp = NULL;
+    writer_free(w, 1);
+    return st;
+  }
   int rc;
   crema_status st = CREMA_OK;
-  if (!(w->path = crema_strdup(path, err)))
-    st = CREMA_ERR_NOMEM;
-  else if ((rc = mdb_env_create(&w->env)) != 0)
+  if ((rc = mdb_env_create(&w->env)) != 0)
     st = lmdb_fail(err, path, "cannot create the environment", rc);
   else if ((rc = mdb_env_set_mapsize(w->env, w->map_size)) != 0)
     st = lmdb_fail(err, path, "cannot set the map size", rc);
-  else if ((rc = mdb_env_open(w->env, path, 0, 0664)) != 0)
+  else if ((rc = mdb_env_open(w->env, w->tmp, 0, 0664)) != 0)
     st = lmdb_fail(err, path, "cannot open for writing", rc);
   if (st != CREMA_OK) {
-    writer_free(w);
+    writer_free(w, 0);
     return st;
   }
   *out = w;
@@ -300,11 +326,30 @@ crema_status lmdb_writer_put(lmdb_writer *w, const void *key, size_t key_len, co
 
 crema_status lmdb_writer_finish(lmdb_writer *w, crema_error *err) {
   crema_status st = writer_commit(w, err);
-  writer_free(w);
-  return st;
+  int rc;
+  if (st == CREMA_OK && (rc = mdb_env_sync(w->env, 1)) != 0)
+    st = lmdb_fail(err, w->path, "cannot write to disk", rc);
+  if (st != CREMA_OK) {
+    writer_free(w, 0);
+    return st;
+  }
+  mdb_env_close(w->env);
+  w->env = NULL;
+  /* Readers open without locking (lmdb_source_open): no lock file. */
+  char lock[4096];
+  snprintf(lock, sizeof lock, "%s/lock.mdb", w->tmp);
+  unlink(lock);
+  if (rename(w->tmp, w->path) != 0) {
+    st = crema_fail(err, CREMA_ERR_IO, "cannot rename '%s' to '%s': %s", w->tmp, w->path,
+                    strerror(errno));
+    writer_free(w, 0);
+    return st;
+  }
+  writer_free(w, 1);
+  return CREMA_OK;
 }
 
 void lmdb_writer_abort(lmdb_writer *w) {
   if (w)
-    writer_free(w);
+    writer_free(w, 0);
 }

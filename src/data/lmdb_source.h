@@ -10,9 +10,9 @@
 typedef struct lmdb_source lmdb_source;
 
 /* Opens the database directory path read-only, positioned at its first
- * record.  Several processes may read one database at once.  On read-only
- * media, where LMDB cannot create its lock file, the database is opened
- * without locking.  An empty database is an error. */
+ * record.  Several processes may read one database at once; nothing is
+ * written (no lock file), so read-only datasets work.  An empty database
+ * is an error. */
 crema_status lmdb_source_open(const char *path, lmdb_source **out, crema_error *err);
 void lmdb_source_close(lmdb_source *s);
 
@@ -35,16 +35,19 @@ crema_status lmdb_source_rewind(lmdb_source *s, crema_error *err);
 
 typedef struct lmdb_writer lmdb_writer;
 
-/* Creates the directory path (which must not exist, as Caffe's tools
- * require) and a new database in it. */
+/* Starts a new database at path (which must not exist, as Caffe's tools
+ * require).  It is written in path.tmp-PID and appears at path only when
+ * finished, complete: after a crash, a kill or a write error path is
+ * absent, never partial. */
 crema_status lmdb_writer_create(const char *path, lmdb_writer **out, crema_error *err);
 /* Adds a record; records are committed in transactions of 1000 (the map
  * grows as needed). */
 crema_status lmdb_writer_put(lmdb_writer *w, const void *key, size_t key_len, const void *value,
                              size_t value_len, crema_error *err);
-/* Commits what remains and closes; w is freed even on failure. */
+/* Commits what remains, syncs, closes and renames the database to its
+ * path; w is freed even on failure (and the temporary directory removed). */
 crema_status lmdb_writer_finish(lmdb_writer *w, crema_error *err);
-/* Discards uncommitted records and closes. */
+/* Discards everything written: the temporary directory is removed. */
 void lmdb_writer_abort(lmdb_writer *w);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "crema.h"
 #include "graph/api.h"
+#include "graph/stride.h"
 #include "graph/net.h"
 #include "graph/weights.h"
 #include "io/image.h"
@@ -52,6 +53,10 @@ crema_status crema_net_open_config(const char *model_path, const char *weights_p
   if (cfg->has_seed)
     opts.seed = cfg->seed;
   opts.observable = cfg->observable;
+  if (cfg->options)
+    opts.run = *cfg->options;
+  else
+    crema_options_from_env(&opts.run);
   net *n = NULL;
   crema_status st = net_open(model_path, weights_path, &opts, &n, err);
   if (st != CREMA_OK)
@@ -71,6 +76,8 @@ void crema_net_close(crema_net *net_) {
 
 int crema_net_num_inputs(const crema_net *cn) { return cn ? cn->n->ninputs : 0; }
 int crema_net_num_outputs(const crema_net *cn) { return cn ? cn->n->noutputs : 0; }
+
+int crema_net_size_multiple(const crema_net *cn) { return cn ? net_size_multiple(cn->n) : 1; }
 
 const char *crema_net_input_name(const crema_net *cn, int i) {
   if (!cn || i < 0 || i >= cn->n->ninputs)
@@ -135,7 +142,10 @@ crema_status crema_net_reshape_input(crema_net *cn, const char *name, int num_ax
                       cn->n->name);
   if (num_axes < 0 || num_axes > BLOB_MAX_AXES || (num_axes > 0 && !dims))
     return crema_fail(err, CREMA_ERR_INVALID, "blob '%s': bad shape (%d axes)", name, num_axes);
-  CREMA_TRY(blob_reshape(b, num_axes, dims, err));
+  const options_scope scope = options_enter(&cn->n->ctx.opts);
+  crema_status st = blob_reshape(b, num_axes, dims, err);
+  options_leave(scope);
+  CREMA_TRY(st);
   return net_reshape(cn->n, err);
 }
 

@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/options.h"
 #include "core/parallel.h"
 #include "graph/net.h"
 #include "graph/plan.h"
+#include "graph/stride.h"
 #include "io/upgrade.h"
 #include "math/blas.h"
 
@@ -690,8 +692,12 @@ static crema_status reshape_layer(net *n, int i, crema_error *err) {
   const plan_graph g = graph_of(n);
   if (n->plan)
     plan_before_layer(n->plan, &g, i);
-  if (l->ops->reshape)
-    CREMA_TRY(l->ops->reshape(l, &n->bottoms[i], &n->tops[i], err));
+  if (l->ops->reshape) {
+    crema_status st = l->ops->reshape(l, &n->bottoms[i], &n->tops[i], err);
+    if (st == CREMA_ERR_SHAPE)
+      net_explain_size(n, err);
+    CREMA_TRY(st);
+  }
   if (n->plan)
     CREMA_TRY(plan_after_layer(n->plan, &g, i, err));
   return CREMA_OK;
@@ -843,7 +849,8 @@ static crema_status prepare_param(net *n, const Caffe__NetParameter *param,
   CREMA_TRY(copy_net_param(param, &n->param, err));
   if (n->param->n_layers > 0 || n->param->n_input > 0 || n->param->n_input_dim > 0 ||
       n->param->n_input_shape > 0)
-    CREMA_TRY(upgrade_net(n->param, n->param->name ? n->param->name : "net", NULL, err));
+    CREMA_TRY(upgrade_net(n->param, n->param->name ? n->param->name : "net", opts->run.log_level,
+                          NULL, err));
   n->phase = opts->phase;
   n->force_backward = n->param->has_force_backward && n->param->force_backward;
   if (!(n->name = crema_strdup(str_or_empty(n->param->name), err)))
@@ -859,6 +866,42 @@ static crema_status prepare_param(net *n, const Caffe__NetParameter *param,
     s.nstages = (int)ps->n_stage;
   }
   return filter_layers(n->param, &s, err);
+}
+
+/* Every pass runs its layers with OpenBLAS on the calling thread and
+ * crema's team at the net's thread count (crema_options.threads), under
+ * the net's allocation cap (crema_options.max_allocation), all set and
+ * restored around it (math/blas.h says why): a host's own BLAS calls keep
+ * their threads, and two nets keep their own settings. */
+typedef struct net_scope {
+  int blas;
+  options_scope opts;
+} net_scope;
+
+static net_scope scope_enter(const net *n) {
+  net_scope s;
+  s.blas = blas_threads_enter();
+  s.opts = options_enter(&n->ctx.opts);
+  return s;
+}
+
+static void scope_leave(net_scope s) {
+  options_leave(s.opts);
+  blas_threads_leave(s.blas);
+}
+
+/* crema_options.memory_limit, checked once the blobs have their sizes. */
+static crema_status check_memory_limit(const net *n, crema_error *err) {
+  const size_t limit = n->ctx.opts.memory_limit;
+  if (!limit)
+    return CREMA_OK;
+  size_t held;
+  net_memory_use(n, &held, NULL);
+  if (held <= limit)
+    return CREMA_OK;
+  return crema_fail(err, CREMA_ERR_NOMEM,
+                    "net '%s': its blobs take %zu bytes, over the memory limit of %zu bytes",
+                    n->name ? n->name : "", held, limit);
 }
 
 crema_status net_create(const Caffe__NetParameter *param, const net_options *opts, net **out,
@@ -883,6 +926,16 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
   n->ctx.weights_follow = opts->weights_follow;
   n->ctx.shard_rank = opts->shard_rank;
   n->ctx.shard_count = opts->shard_count;
+  n->ctx.opts = opts->run;
+  n->ctx.opts.conv_engine = NULL;
+  if (st == CREMA_OK && opts->run.conv_engine) {
+    n->conv_engine = crema_strdup(opts->run.conv_engine, err);
+    st = n->conv_engine ? CREMA_OK : CREMA_ERR_NOMEM;
+    n->ctx.opts.conv_engine = n->conv_engine;
+  }
+  /* Setting up fills and zeroes blobs on the net's own team, under its
+   * allocation cap. */
+  const options_scope scope = options_enter(&n->ctx.opts);
   if (st == CREMA_OK)
     st = insert_splits(n, err);
   if (st == CREMA_OK)
@@ -899,6 +952,9 @@ crema_status net_create(const Caffe__NetParameter *param, const net_options *opt
     st = prune_backward(n, err);
   if (st == CREMA_OK && !opts->observable)
     fuse_relus(n);
+  options_leave(scope);
+  if (st == CREMA_OK)
+    st = check_memory_limit(n, err);
   if (st != CREMA_OK) {
     net_free(n);
     return st;
@@ -955,15 +1011,54 @@ void net_free(net *n) {
   free(n->input_shapes);
   free(n->input_shape_axes);
   free(n->ctx.workspace);
+  free(n->conv_engine);
   if (n->param)
     protobuf_c_message_free_unpacked(&n->param->base, NULL);
   free(n->name);
   free(n);
 }
 
+int net_size_multiple(const net *n) {
+  return net_param_size_multiple(n->lparams, (size_t)n->nlayers);
+}
+
+/* The image-like blobs a net starts from: its inputs and the tops of
+ * layers without bottoms (Data, ImageData, DummyData...). */
+static const blob *source_off_multiple(const net *n, int multiple) {
+  for (int i = 0; i < n->nlayers; i++) {
+    if (n->bottoms[i].n != 0)
+      continue;
+    for (int j = 0; j < n->tops[i].n; j++) {
+      const blob *b = n->tops[i].v[j];
+      if (b->num_axes == 4 && (b->shape[2] % multiple || b->shape[3] % multiple))
+        return b;
+    }
+  }
+  for (int k = 0; k < n->ninputs; k++) {
+    const blob *b = n->blobs[n->input_ids[k]];
+    if (b->num_axes == 4 && (b->shape[2] % multiple || b->shape[3] % multiple))
+      return b;
+  }
+  return NULL;
+}
+
+void net_explain_size(const net *n, crema_error *err) {
+  int multiple = net_size_multiple(n);
+  if (multiple <= 1)
+    return;
+  const blob *b = source_off_multiple(n, multiple);
+  if (!b)
+    return;
+  size_t len = strlen(err->message);
+  snprintf(err->message + len, sizeof err->message - len,
+           " (the input '%s' is %dx%d; this net's strided layers take sizes that are "
+           "multiples of %d)",
+           b->name, b->shape[2], b->shape[3], multiple);
+}
+
 /* ---- running ------------------------------------------------------------ */
 
-crema_status net_reshape(net *n, crema_error *err) {
+static crema_status reshape_all(net *n, crema_error *err) {
   const plan_graph g = graph_of(n);
   if (n->plan)
     plan_begin(n->plan, &g);
@@ -971,7 +1066,15 @@ crema_status net_reshape(net *n, crema_error *err) {
     CREMA_TRY(reshape_layer(n, i, err));
   if (n->plan)
     plan_finish(n->plan, &g);
+  CREMA_TRY(check_memory_limit(n, err));
   return record_input_shapes(n, err);
+}
+
+crema_status net_reshape(net *n, crema_error *err) {
+  const net_scope scope = scope_enter(n);
+  crema_status st = reshape_all(n, err);
+  scope_leave(scope);
+  return st;
 }
 
 static int inputs_changed(const net *n) {
@@ -984,9 +1087,6 @@ static int inputs_changed(const net *n) {
   return 0;
 }
 
-/* Every pass runs its layers with OpenBLAS on the calling thread, set
- * and restored around it (math/blas.h says why): a host's own BLAS calls
- * keep their threads. */
 
 static crema_status forward_layer(net *n, int i, float *loss, crema_error *err) {
   layer *l = n->layers[i];
@@ -1040,9 +1140,9 @@ static crema_status forward_source_layer(net *n, int i, float *loss, crema_error
 }
 
 crema_status net_forward_layer(net *n, int i, float *loss, crema_error *err) {
-  const int blas = blas_threads_enter();
+  const net_scope scope = scope_enter(n);
   crema_status st = forward_layer(n, i, loss, err);
-  blas_threads_leave(blas);
+  scope_leave(scope);
   return st;
 }
 
@@ -1064,9 +1164,9 @@ static crema_status forward_all(net *n, float *loss, crema_error *err) {
 }
 
 crema_status net_forward(net *n, float *loss, crema_error *err) {
-  const int blas = blas_threads_enter();
+  const net_scope scope = scope_enter(n);
   crema_status st = forward_all(n, loss, err);
-  blas_threads_leave(blas);
+  scope_leave(scope);
   return st;
 }
 
@@ -1098,9 +1198,9 @@ static crema_status forward_range(net *n, int start, int end, float *loss, crema
 }
 
 crema_status net_forward_range(net *n, int start, int end, float *loss, crema_error *err) {
-  const int blas = blas_threads_enter();
+  const net_scope scope = scope_enter(n);
   crema_status st = forward_range(n, start, end, loss, err);
-  blas_threads_leave(blas);
+  scope_leave(scope);
   return st;
 }
 
@@ -1129,9 +1229,9 @@ static crema_status backward_layer(net *n, int i, crema_error *err) {
 }
 
 crema_status net_backward_layer(net *n, int i, crema_error *err) {
-  const int blas = blas_threads_enter();
+  const net_scope scope = scope_enter(n);
   crema_status st = backward_layer(n, i, err);
-  blas_threads_leave(blas);
+  scope_leave(scope);
   return st;
 }
 
@@ -1141,11 +1241,11 @@ static crema_status backward_layers(net *n, int start, int end, crema_error *err
                       "net '%s' was built for inference (TEST phase without backward): it keeps "
                       "no gradients", n->name);
   net_seed_loss_diffs(n);
-  const int blas = blas_threads_enter();
+  const net_scope scope = scope_enter(n);
   crema_status st = CREMA_OK;
   for (int i = start; st == CREMA_OK && i >= end; i--)
     st = backward_layer(n, i, err);
-  blas_threads_leave(blas);
+  scope_leave(scope);
   return st;
 }
 

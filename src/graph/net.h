@@ -36,7 +36,9 @@ typedef struct net_options {
   int backward;               /* the caller will run backward, even in TEST */
   int keep_all;               /* never share activation storage */
   /* A weights file will be loaded next: parameters with constant-zero
-   * fillers are left for it to write (see net_settle_params). */
+   * fillers are left for it to write (see net_settle_params).  Set only
+   * by graph/weights.h's net_open and net_open_param, which keep the
+   * promise. */
   int weights_follow;
   /* A host reads and writes any blob between passes, and runs layer ranges
    * (pycaffe's Net): every blob keeps its storage and has a diff, and no
@@ -46,6 +48,10 @@ typedef struct net_options {
    * records i with i % shard_count == shard_rank.  0 and 0 (or 1): all. */
   int shard_rank;
   int shard_count;
+  /* Runtime settings (engine, kernels, threads, log level, memory limit);
+   * the net keeps a copy.  net_options_init: the defaults, not the
+   * environment's (the API and the commands fill them). */
+  crema_options run;
 } net_options;
 
 /* Phase as given, level and stages from the param, NET_DEFAULT_SEED, no
@@ -71,7 +77,8 @@ typedef struct net {
   Caffe__NetParameter *param;       /* owned copy, filtered */
   Caffe__LayerParameter **lparams;  /* per layer: into param, or owned Split */
   unsigned char *lparam_owned;
-  layer_ctx ctx;
+  layer_ctx ctx;                    /* ctx.opts: the run options */
+  char *conv_engine;                /* owned copy behind ctx.opts.conv_engine */
 
   int nlayers;
   layer **layers;
@@ -110,6 +117,14 @@ void net_free(net *n);
 int net_blob_index(const net *n, const char *name);
 int net_layer_index(const net *n, const char *name);
 blob *net_blob_by_name(const net *n, const char *name);
+
+/* graph/stride.h's net_param_size_multiple of the net's layers: input
+ * heights and widths that are multiples of it are taken by every layer. */
+int net_size_multiple(const net *n);
+/* After a shape error: when an input or data blob is not a multiple of
+ * net_size_multiple, appends to err's message which blob, its size and
+ * the multiple needed. */
+void net_explain_size(const net *n, crema_error *err);
 
 /* Reshapes every layer in order (after an input blob changed shape). */
 crema_status net_reshape(net *n, crema_error *err);

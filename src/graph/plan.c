@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/memcap.h"
 #include "graph/plan.h"
 
 /* group[] value of a blob whose storage the plan leaves alone. */
@@ -110,6 +111,8 @@ static float *alloc_buffer(size_t floats, crema_error *err) {
     return NULL;
   }
   bytes = (bytes + 63) / 64 * 64;
+  if (mem_check(bytes, "an activation buffer", err) != CREMA_OK)
+    return NULL;
   void *q = NULL;
   if (posix_memalign(&q, 64, bytes) != 0) {
     crema_fail(err, CREMA_ERR_NOMEM, "out of memory for an activation buffer of %zu bytes",

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/options.h"
 #include "graph/weights.h"
 #include "io/binary.h"
 #include "io/blobproto.h"
@@ -89,7 +90,7 @@ static crema_status copy_layer(net *n, weights_source *src, size_t k, int *match
   const char *name = weights_source_layer_name(src, k);
   int i = net_layer_index(n, name);
   if (i < 0) {
-    LOG_INFO("Ignoring source layer %s", name);
+    LOG_INFO_AT(n->ctx.opts.log_level, "Ignoring source layer %s", name);
     return CREMA_OK;
   }
   layer *l = n->layers[i];
@@ -119,8 +120,9 @@ static crema_status copy_from_source(net *n, weights_source *src, crema_error *e
   for (size_t k = 0; k < nlayers; k++)
     CREMA_TRY(copy_layer(n, src, k, &matched, err));
   if (!matched && nlayers > 0)
-    LOG_WARN("no layer of the weights '%s' matches a layer of the net '%s'",
-             weights_source_net_name(src), n->name);
+    LOG_WARN_AT(n->ctx.opts.log_level,
+                "no layer of the weights '%s' matches a layer of the net '%s'",
+                weights_source_net_name(src), n->name);
   return CREMA_OK;
 }
 
@@ -134,7 +136,7 @@ crema_status net_copy_trained_layers(net *n, const Caffe__NetParameter *param, c
 
 static crema_status load_one(net *n, const char *path, crema_error *err) {
   weights_source *src = NULL;
-  CREMA_TRY(weights_source_open(path, &src, err));
+  CREMA_TRY(weights_source_open(path, n->ctx.opts.log_level, &src, err));
   crema_status st = copy_from_source(n, src, err);
   if (st != CREMA_OK)
     crema_error_prefix(err, "%s: ", path);
@@ -146,6 +148,8 @@ crema_status net_load_weights(net *n, const char *paths, crema_error *err) {
   char *list = crema_strdup(paths, err);
   if (!list)
     return CREMA_ERR_NOMEM;
+  /* Copying and zeroing run on the net's team, under its allocation cap. */
+  const options_scope scope = options_enter(&n->ctx.opts);
   crema_status st = CREMA_OK;
   char *save = NULL;
   int loaded = 0;
@@ -161,11 +165,17 @@ crema_status net_load_weights(net *n, const char *paths, crema_error *err) {
   free(list);
   if (st == CREMA_OK)
     net_settle_params(n);
+  options_leave(scope);
   return st;
 }
 
-crema_status net_open(const char *model, const char *weights, const net_options *opts, net **out,
-                      crema_error *err) {
+/* The "weights not yet written" protocol is made and kept here only:
+ * net_create is promised the weights (weights_follow), so that parameters
+ * with a zero filler are not written twice, and net_load_weights zeroes
+ * what no file covered (net_settle_params). */
+crema_status net_open_param(const Caffe__NetParameter *param, const char *model,
+                            const char *weights, const net_options *opts, net **out,
+                            crema_error *err) {
   *out = NULL;
   net_options o;
   if (opts)
@@ -173,13 +183,11 @@ crema_status net_open(const char *model, const char *weights, const net_options 
   else
     net_options_init(&o, CAFFE__PHASE__TEST);
   o.weights_follow = weights != NULL;
-  Caffe__NetParameter *param = NULL;
-  CREMA_TRY(net_param_read(model, &param, err));
   net *n = NULL;
   crema_status st = net_create(param, &o, &n, err);
-  protobuf_c_message_free_unpacked(&param->base, NULL);
   if (st != CREMA_OK) {
-    crema_error_prefix(err, "%s: ", model);
+    if (model)
+      crema_error_prefix(err, "%s: ", model);
     return st;
   }
   if (weights && (st = net_load_weights(n, weights, err)) != CREMA_OK) {
@@ -188,6 +196,16 @@ crema_status net_open(const char *model, const char *weights, const net_options 
   }
   *out = n;
   return CREMA_OK;
+}
+
+crema_status net_open(const char *model, const char *weights, const net_options *opts, net **out,
+                      crema_error *err) {
+  *out = NULL;
+  Caffe__NetParameter *param = NULL;
+  CREMA_TRY(net_param_read(model, opts ? opts->run.log_level : CREMA_LOG_INFO, &param, err));
+  crema_status st = net_open_param(param, model, weights, opts, out, err);
+  protobuf_c_message_free_unpacked(&param->base, NULL);
+  return st;
 }
 
 static crema_status copy_layer_param(const Caffe__LayerParameter *lp,

@@ -28,6 +28,13 @@ crema_status net_load_weights(net *n, const char *paths, crema_error *err);
  * weights their file. */
 crema_status net_open(const char *model, const char *weights, const net_options *opts, net **out,
                       crema_error *err);
+/* The same from a NetParameter in memory (a solver's nets, a model the
+ * caller rewrote); errors of the net are prefixed with model (the file
+ * it came from) unless it is NULL.  Only these two set
+ * net_options.weights_follow. */
+crema_status net_open_param(const Caffe__NetParameter *param, const char *model,
+                            const char *weights, const net_options *opts, net **out,
+                            crema_error *err);
 
 /* The net as Caffe's ToProto writes it: every layer's parameter (splits
  * included) with its blobs (shape + data, and diff when with_diff). */

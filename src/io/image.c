@@ -12,6 +12,7 @@
 #include <jerror.h>
 #include <png.h>
 
+#include "core/memcap.h"
 #include "io/file.h"
 #include "io/image.h"
 
@@ -46,7 +47,12 @@ static crema_status check_dims(uint64_t width, uint64_t height, const char *what
     return crema_fail(err, CREMA_ERR_INVALID,
                       "%s: image of %llux%llu pixels exceeds the limit of %zu pixels", what,
                       (unsigned long long)width, (unsigned long long)height, IMAGE_MAX_PIXELS);
-  return CREMA_OK;
+  /* Decoding holds up to 4 bytes a pixel (RGBA); refused before any
+   * buffer when that is more than the memory cap or what is free. */
+  char desc[512];
+  snprintf(desc, sizeof desc, "%s: a %llux%llu image", what, (unsigned long long)width,
+           (unsigned long long)height);
+  return mem_check((size_t)(width * height * 4), desc, err);
 }
 
 crema_status image_alloc(image *img, int width, int height, int channels, crema_error *err) {
@@ -154,6 +160,12 @@ static crema_status png_decode(const unsigned char *data, size_t len, image_colo
       png_longjmp(png, 1);
     }
   }
+  /* libpng reads text, ICC profile and similar chunks whole, allocating
+   * and clearing their claimed length first: a 57-byte file claiming a
+   * 2 GB zTXt took 2 GB and seconds (found by tests/fuzz/fuzz_png).  None
+   * of them changes the pixels (cv::imdecode ignores them too): skipped. */
+  static const png_byte ignored[] = "zTXt\0iTXt\0tEXt\0iCCP\0sPLT\0eXIf\0pCAL\0sCAL\0";
+  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, ignored, 8);
   png_source src = {data, len, 0};
   png_set_read_fn(png, &src, png_read_memory);
   png_read_info(png, info);

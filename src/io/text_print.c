@@ -93,7 +93,8 @@ static void print_escaped(strbuf *sb, const uint8_t *s, size_t n) {
     run = 0;
     sb_puts(sb, esc);
   }
-  sb_append(sb, (const char *)s + n - run, run);
+  if (run) /* an empty bytes field has no storage: s may be NULL */
+    sb_append(sb, (const char *)s + n - run, run);
   sb_append(sb, "\"", 1);
 }
 

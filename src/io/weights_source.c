@@ -355,7 +355,8 @@ static void free_wire(weights_source *x) {
 
 /* ---- opening ------------------------------------------------------------ */
 
-crema_status weights_source_open(const char *path, weights_source **out, crema_error *err) {
+crema_status weights_source_open(const char *path, crema_log_level level, weights_source **out,
+                                 crema_error *err) {
   *out = NULL;
   weights_source *x = crema_calloc(1, sizeof *x, err);
   if (!x)
@@ -375,7 +376,7 @@ crema_status weights_source_open(const char *path, weights_source **out, crema_e
     }
   }
   if (st == CREMA_OK && !wire) {
-    st = net_weights_read(path, &x->owned, err);
+    st = net_weights_read(path, level, &x->owned, err);
     x->param = x->owned;
   }
   if (st != CREMA_OK) {

@@ -23,8 +23,10 @@
 
 typedef struct weights_source weights_source;
 
-/* Opens a weights file; errors name the file. */
-crema_status weights_source_open(const char *path, weights_source **out, crema_error *err);
+/* Opens a weights file; errors name the file.  Notices about upgrading a
+ * legacy file are logged under level. */
+crema_status weights_source_open(const char *path, crema_log_level level, weights_source **out,
+                                 crema_error *err);
 /* The layers of a NetParameter in memory, which must outlive the source. */
 crema_status weights_source_of_param(const Caffe__NetParameter *param, weights_source **out,
                                      crema_error *err);

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/parallel.h"
+#include "core/options.h"
+#include "layers/conv.h"
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "math/conv_engine.h"
@@ -192,10 +193,11 @@ static crema_status conv_setup(layer *l, const blob_list *bottom, const blob_lis
     return layer_fail(l, err, CREMA_ERR_INVALID, "num_output %d is not a multiple of group %d",
                       p->num_output, p->group);
   p->bias_term = cp->bias_term;
-  p->engine_name = getenv("CREMA_CONV");
+  p->engine_name = layer_options(l)->conv_engine;
   st = conv_engine_check_name(p->engine_name, err);
   if (st != CREMA_OK) {
-    crema_error_prefix(err, "layer '%s' (%s): CREMA_CONV: ", l->name, l->ops->type);
+    crema_error_prefix(err, "layer '%s' (%s): convolution engine (CREMA_CONV): ", l->name,
+                       l->ops->type);
     return st;
   }
   return create_params(l, cp, p, err);
@@ -274,7 +276,8 @@ static crema_status conv_reshape(layer *l, const blob_list *bottom, const blob_l
   s->out_w = conv_out[1];
   p->geom.out_channels = p->reverse ? p->channels : p->num_output;
   p->geom.group = p->group;
-  p->geom.threads = par_threads();
+  p->geom.threads = options_threads(layer_options(l));
+  p->geom.simd = layer_options(l)->simd;
 
   int shape[BLOB_MAX_AXES];
   memcpy(shape, b0->shape, sizeof(int) * (size_t)p->channel_axis);
@@ -391,3 +394,10 @@ const layer_ops deconvolution_layer_ops = {
     .setup = conv_setup, .reshape = conv_reshape, .forward = conv_forward,
     .backward = conv_backward, .destroy = conv_destroy,
 };
+
+const char *conv_layer_engine(const layer *l) {
+  if (l->ops != &convolution_layer_ops && l->ops != &deconvolution_layer_ops)
+    return NULL;
+  const conv_priv *p = l->priv;
+  return p ? p->engine.name : NULL;
+}

@@ -40,6 +40,8 @@ typedef struct data_priv {
   int batch_size;
   int output_labels;
   int stride;            /* records advanced per record read: the shard count */
+  int log_level;         /* the net's crema_options.log_level */
+  crema_options run;     /* the net's options, for the prefetch thread's scope */
   char *layer_prefix;    /* "layer 'NAME' (Data): " */
   data_batch *slots;
   int nslots;
@@ -107,7 +109,7 @@ static crema_status skip_records(data_priv *p, int n, crema_error *err) {
     int wrapped;
     CREMA_TRY(lmdb_source_next(p->source, &wrapped, err));
     if (wrapped)
-      LOG_INFO("Restarting data prefetching from start.");
+      LOG_INFO_AT(p->log_level, "Restarting data prefetching from start.");
   }
   return CREMA_OK;
 }
@@ -147,6 +149,8 @@ static crema_status load_batch(data_priv *p, data_batch *b, crema_error *err) {
 
 static void *prefetch_main(void *arg) {
   data_priv *p = arg;
+  /* Records are held to the net's allocation cap here too. */
+  options_enter(&p->run);
   pthread_mutex_lock(&p->mutex);
   while (!p->stop) {
     while (!p->stop && p->produced - p->consumed == (unsigned long)p->nslots)
@@ -248,7 +252,8 @@ static crema_status shape_from_first_record(layer *l, data_priv *p, const blob_l
     return st;
   }
   CREMA_TRY(blob_reshape4(top->v[0], p->batch_size, item[1], item[2], item[3], err));
-  LOG_INFO("output data size: %d,%d,%d,%d", p->batch_size, item[1], item[2], item[3]);
+  LOG_INFO_AT(layer_options(l)->log_level, "output data size: %d,%d,%d,%d", p->batch_size, item[1],
+              item[2], item[3]);
   if (p->output_labels) {
     int label_shape[1] = {p->batch_size};
     CREMA_TRY(blob_reshape(top->v[1], 1, label_shape, err));
@@ -260,6 +265,8 @@ static crema_status shape_from_first_record(layer *l, data_priv *p, const blob_l
  * record still gave the shapes, the same on every rank). */
 static crema_status start_shard(layer *l, data_priv *p, crema_error *err) {
   p->stride = 1;
+  p->log_level = layer_options(l)->log_level;
+  p->run = *layer_options(l);
   if (!l->ctx || l->ctx->shard_count <= 1 || l->phase != CAFFE__PHASE__TRAIN)
     return CREMA_OK;
   p->stride = l->ctx->shard_count;
@@ -285,7 +292,7 @@ static crema_status data_setup(layer *l, const blob_list *bottom, const blob_lis
     return CREMA_ERR_NOMEM;
   snprintf(p->layer_prefix, plen, "layer '%s' (Data): ", l->name);
   if (dp->rand_skip)
-    LOG_WARN("layer '%s': data_param.rand_skip is ignored, as in Caffe 1.0", l->name);
+    LOG_WARN_AT(layer_options(l)->log_level, "layer '%s': data_param.rand_skip is ignored, as in Caffe 1.0", l->name);
 
   crema_status st = transformer_init(&p->transformer, l->param->transform_param, l->phase, err);
   if (st == CREMA_OK)
@@ -294,7 +301,7 @@ static crema_status data_setup(layer *l, const blob_list *bottom, const blob_lis
     crema_error_prefix(err, "%s", p->layer_prefix);
     return st;
   }
-  LOG_INFO("Opened lmdb %s", dp->source);
+  LOG_INFO_AT(layer_options(l)->log_level, "Opened lmdb %s", dp->source);
   CREMA_TRY(shape_from_first_record(l, p, top, err));
   CREMA_TRY(start_shard(l, p, err));
   CREMA_TRY(alloc_slots(l, p, (int)dp->prefetch, err));

@@ -138,3 +138,8 @@ crema_status layer_fail(const layer *l, crema_error *err, crema_status status,
   va_end(ap);
   return crema_fail(err, status, "layer '%s' (%s): %s", l->name, l->ops->type, msg);
 }
+
+const crema_options *layer_options(const layer *l) {
+  static const crema_options defaults; /* all zero: the defaults */
+  return l->ctx ? &l->ctx->opts : &defaults;
+}

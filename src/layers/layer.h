@@ -11,6 +11,7 @@
 #include "caffe.pb-c.h"
 #include "core/blob.h"
 #include "core/error.h"
+#include "core/options.h"
 #include "core/rng.h"
 
 typedef struct layer layer;
@@ -31,6 +32,9 @@ typedef struct layer_ctx {
    * i with i % shard_count == shard_rank (all when shard_count <= 1). */
   int shard_rank;
   int shard_count;
+  /* The runtime settings of the net (convolution engine, kernels, threads,
+   * log level); opts.conv_engine is the net's copy.  All zero: defaults. */
+  crema_options opts;
 } layer_ctx;
 
 /* Bottom and top blobs as Caffe's vectors. */
@@ -87,6 +91,10 @@ struct layer {
   /* A ReLU whose forward the layer before does (layer_ops.fuse_relu). */
   int forward_fused;
 };
+
+/* The runtime options the layer runs under: its net's, or the defaults for
+ * a layer made without a context. */
+const crema_options *layer_options(const layer *l);
 
 /* Creates a layer of the registered type (without calling setup). */
 crema_status layer_create(const Caffe__LayerParameter *param, Caffe__Phase phase,

@@ -2,7 +2,8 @@
 libcrema_impl_la_SOURCES += \
 	src/layers/layer.c src/layers/layer.h \
 	src/layers/registry.c src/layers/registry.h src/layers/types.def \
-	src/layers/conv.c src/layers/pool.c src/layers/inner_product.c src/layers/embed.c
+	src/layers/conv.c src/layers/conv.h src/layers/pool.c src/layers/inner_product.c \
+	src/layers/embed.c
 libcrema_impl_la_SOURCES += \
 	src/layers/softmax.c src/layers/softmax.h src/layers/loss.c src/layers/norm.c \
 	src/layers/metric.c src/layers/reduction.c

@@ -10,12 +10,12 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "core/parallel.h"
 #include "layers/layer.h"
 #include "layers/registry.h"
 #include "layers/softmax.h"
 #include "math/activation.h"
 #include "math/blas.h"
+#include "math/elementwise.h"
 
 typedef Caffe__LossParameter__NormalizationMode norm_mode;
 
@@ -91,26 +91,9 @@ static crema_status loss_no_label_backward(layer *l, const int *propagate_down,
   return CREMA_OK;
 }
 
-/* Numerically stable -[t log s(x) + (1 - t) log(1 - s(x))], as Caffe writes
- * it; *e is the exp(-|x|) it takes (NaN for infinite or NaN x). */
-static double sigmoid_ce_term_exp(float x, float t, double *e) {
-  double pos = x >= 0 ? 1.0 : 0.0;
-  *e = exp((double)x - 2.0 * x * pos);
-  return -((double)x * ((double)t - pos) - log1p(*e));
-}
-
 static double sigmoid_ce_term(float x, float t) {
   double e;
   return sigmoid_ce_term_exp(x, t, &e);
-}
-
-/* The same from sigmoid_ce_term_exp's e, at most 1 ulp (6e-8) from it for
- * every finite float; infinite and NaN x (e NaN) take the tanh form's
- * limits. */
-static float sigmoid_from_exp(float x, double e) {
-  if (e != e)
-    return sigmoid_caffe(x);
-  return (float)(x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
 }
 
 /* The normalisation and ignore_label settings of loss_param. */
@@ -485,84 +468,18 @@ static float balanced_beta(const float *t, size_t n, int *any) {
   return *any ? (float)neg / (float)(pos + neg) : 0.0f;
 }
 
-static float balanced_weight(float t, float beta) {
-  if (t == 1.0f)
-    return beta;
-  if (t == 0.0f)
-    return 1.0f - beta;
-  return 0.0f;
-}
-
-/* One item's loss and gradient, split over the team: each element costs
- * a log1p and an exp in double, 20 ns, and the net's eight losses were a
- * serial 13 ms of a training step.  The loss is summed in fixed chunks
- * whose partial sums are added in order, so it does not depend on the
- * number of threads.  The sigmoid comes from the same exp and is kept for
- * backward, which took as long again with a tanh of its own. */
-#define BALANCED_CHUNKS 256
-#define BALANCED_MIN_CHUNK 4096
-
-typedef struct balanced_pass {
-  const float *x, *t;
-  float *dx, *sig;
-  float beta, scale;
-  size_t n, chunk;
-  double partial[BALANCED_CHUNKS];
-} balanced_pass;
-
-static void balanced_loss_chunks(long lo, long hi, void *ctx) {
-  balanced_pass *q = ctx;
-  for (long c = lo; c < hi; c++) {
-    size_t j0 = (size_t)c * q->chunk, j1 = j0 + q->chunk < q->n ? j0 + q->chunk : q->n;
-    double sum = 0.0;
-    for (size_t j = j0; j < j1; j++) {
-      float w = balanced_weight(q->t[j], q->beta);
-      if (w == 0.0f)
-        continue;
-      double e;
-      sum += w * sigmoid_ce_term_exp(q->x[j], q->t[j], &e);
-      q->sig[j] = sigmoid_from_exp(q->x[j], e);
-    }
-    q->partial[c] = sum;
-  }
-}
-
-static void balanced_grad_range(long lo, long hi, void *ctx) {
-  const balanced_pass *q = ctx;
-  for (long j = lo; j < hi; j++) {
-    float w = balanced_weight(q->t[j], q->beta);
-    q->dx[j] = w == 0.0f ? 0.0f : q->scale * w * (q->sig[j] - q->t[j]);
-  }
-}
-
-static balanced_pass *balanced_item(const float *x, const float *t, size_t n, int *any,
-                                    balanced_pass *q) {
-  q->x = x;
-  q->t = t;
-  q->n = n;
-  q->beta = balanced_beta(t, n, any);
-  q->chunk = (n + BALANCED_CHUNKS - 1) / BALANCED_CHUNKS;
-  if (q->chunk < BALANCED_MIN_CHUNK)
-    q->chunk = BALANCED_MIN_CHUNK;
-  return q;
-}
-
 static crema_status balanced_forward(layer *l, const blob_list *bottom, const blob_list *top,
                                      crema_error *err) {
   const balanced_state *s = l->priv;
   const float *x = bottom->v[0]->data, *t = bottom->v[1]->data;
   double loss = 0.0;
-  balanced_pass q;
   for (size_t n = 0; n < s->outer; n++) {
+    const size_t base = n * s->inner;
     int any;
-    balanced_item(x + n * s->inner, t + n * s->inner, s->inner, &any, &q);
-    if (!any)
-      continue;
-    q.sig = s->sig + n * s->inner;
-    long chunks = (long)((s->inner + q.chunk - 1) / q.chunk);
-    par_for(chunks, 2, balanced_loss_chunks, &q);
-    for (long c = 0; c < chunks; c++)
-      loss += q.partial[c];
+    const float beta = balanced_beta(t + base, s->inner, &any);
+    if (any)
+      loss = ew_balanced_sigmoid_ce_add(loss, x + base, t + base, s->inner, beta,
+                                        s->sig + base);
   }
   top->v[0]->data[0] = s->outer ? (float)(loss / (double)s->outer) : 0.0f;
   return CREMA_OK;
@@ -574,19 +491,16 @@ static crema_status balanced_backward(layer *l, const blob_list *top, const int 
   if (!propagate_down[0])
     return CREMA_OK;
   const balanced_state *s = l->priv;
-  const float *x = bottom->v[0]->data, *t = bottom->v[1]->data;
+  const float *t = bottom->v[1]->data;
   float scale = s->outer ? top->v[0]->diff[0] / (float)s->outer : 0.0f;
-  balanced_pass q;
   for (size_t n = 0; n < s->outer; n++) {
-    size_t base = n * s->inner;
+    const size_t base = n * s->inner;
     int any;
-    balanced_item(x + base, t + base, s->inner, &any, &q);
     /* An item without positives or negatives has no weighted element,
      * so it passes no gradient. */
-    q.dx = bottom->v[0]->diff + base;
-    q.sig = s->sig + base;
-    q.scale = scale;
-    par_for((long)s->inner, BALANCED_MIN_CHUNK, balanced_grad_range, &q);
+    const float beta = balanced_beta(t + base, s->inner, &any);
+    ew_balanced_sigmoid_ce_grad(t + base, s->sig + base, s->inner, beta, scale,
+                                bottom->v[0]->diff + base);
   }
   return CREMA_OK;
 }

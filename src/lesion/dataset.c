@@ -73,7 +73,8 @@ static crema_status describe_pair(const char *images_dir, const char *masks_dir,
 
 /* The images of images_dir that have a mask; those without are logged and
  * counted as failed. */
-static crema_status find_pairs(const char *images_dir, const char *masks_dir, pair_list *out,
+static crema_status find_pairs(const char *images_dir, const char *masks_dir,
+                               crema_log_level level, pair_list *out,
                                size_t *failed, crema_error *err) {
   lesion_names names;
   CREMA_TRY(lesion_list_dir(images_dir, &names, err));
@@ -88,7 +89,7 @@ static crema_status find_pairs(const char *images_dir, const char *masks_dir, pa
     pair *p = &out->v[out->n++];
     st = describe_pair(images_dir, masks_dir, name, p, err);
     if (st == CREMA_OK && !file_exists(p->mask_path)) {
-      LOG_ERROR("%s: no mask %s: image skipped", p->image_path, p->mask_path);
+      LOG_ERROR_AT(level, "%s: no mask %s: image skipped", p->image_path, p->mask_path);
       (*failed)++;
       pair_clear(p);
       out->n--;
@@ -414,10 +415,12 @@ static crema_status add_all(build *b, const pair_list *pairs, unsigned char *ok,
     } else if (fatal) {
       return st;
     } else {
-      LOG_ERROR("%s: %s: image skipped", pairs->v[i].image_path, err->message);
+      LOG_ERROR_AT(b->o->log_level, "%s: %s: image skipped", pairs->v[i].image_path, err->message);
       b->report->failed++;
       crema_error_clear(err);
     }
+    if (b->o->progress)
+      b->o->progress(b->o->progress_ctx, i + 1, pairs->n);
   }
   if (!b->report->train_images)
     return crema_fail(err, CREMA_ERR_INVALID, "no usable image/mask pair for training");
@@ -438,7 +441,7 @@ crema_status lesion_db_build(const char *images_dir, const char *out_dir,
   rng_seed(&b.rng, o->seed);
 
   pair_list pairs;
-  CREMA_TRY(find_pairs(images_dir, o->masks_dir ? o->masks_dir : images_dir, &pairs,
+  CREMA_TRY(find_pairs(images_dir, o->masks_dir ? o->masks_dir : images_dir, o->log_level, &pairs,
                        &report->failed, err));
   report->pairs = pairs.n;
   crema_status st = CREMA_OK;

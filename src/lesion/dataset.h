@@ -24,9 +24,16 @@ typedef struct lesion_db_options {
   uint32_t seed;        /* split, order and augmentation */
   int border;           /* band radius in pixels at S; < 0 for the default */
   const char *masks_dir; /* where ID_segmentation.png are; NULL: beside the images */
+  /* Called after each image (done of total); NULL: none.  The command
+   * draws its progress line with it. */
+  void (*progress)(void *ctx, size_t done, size_t total);
+  void *progress_ctx;
+  /* Images skipped are logged at CREMA_LOG_ERROR (crema_options.log_level). */
+  crema_log_level log_level;
 } lesion_db_options;
 
-/* size 0 (must be set), no split, no augmentation, seed 1, default border. */
+/* size 0 (must be set), no split, no augmentation, seed 1, default border,
+ * logging at CREMA_LOG_INFO. */
 void lesion_db_options_init(lesion_db_options *o);
 
 /* The default border band radius at size S: max(1, S / 64). */

@@ -9,6 +9,9 @@ libcrema_impl_la_SOURCES += src/lesion/files.c src/lesion/files.h
 libcrema_impl_la_SOURCES += src/lesion/imageops.c src/lesion/imageops.h
 libcrema_impl_la_SOURCES += src/lesion/dataset.c src/lesion/dataset.h
 libcrema_impl_la_SOURCES += src/lesion/segment.c src/lesion/segment.h
+libcrema_impl_la_SOURCES += src/lesion/postproc.c src/lesion/postproc.h
+# crema.h's segmentation functions over segment.c.
+libcrema_impl_la_SOURCES += src/lesion/api.c
 
 # The lesion models, the bundled synthetic-data model and its samples.
 EXTRA_DIST += models/lesion/README models/lesion/train_val.prototxt \
@@ -16,6 +19,12 @@ EXTRA_DIST += models/lesion/README models/lesion/train_val.prototxt \
 	models/lesion/train-synthetic.sh models/lesion/bundled models/lesion/samples \
 	models/lesion/demo-overlay.png \
 	models/vgg16/deploy.prototxt
+
+# make install: the bundled model in $(datadir)/crema/lesion (pkg-config's
+# modeldir), so that programs and scripts find it without the source tree.
+lesionmodeldir = $(pkgdatadir)/lesion
+lesionmodel_DATA = models/lesion/bundled/deploy.prototxt \
+	models/lesion/bundled/lesion_w8_128.caffemodel
 
 # make demo: the bundled model segments the bundled synthetic samples into
 # demo/ and crema evaluate scores them against their masks.

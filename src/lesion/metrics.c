@@ -21,8 +21,9 @@ crema_status metrics_count(const image *truth, const image *pred, int threshold,
     return crema_fail(err, CREMA_ERR_INVALID, "masks must have one channel, got %d and %d",
                       truth->channels, pred->channels);
   if (truth->width != pred->width || truth->height != pred->height)
-    return crema_fail(err, CREMA_ERR_SHAPE, "prediction is %dx%d but the truth is %dx%d",
-                      pred->width, pred->height, truth->width, truth->height);
+    return crema_fail(err, CREMA_ERR_SHAPE,
+                      "size mismatch: the prediction is %dx%d, the truth %dx%d", pred->width,
+                      pred->height, truth->width, truth->height);
   size_t n = (size_t)truth->width * (size_t)truth->height;
   uint64_t both = 0, t_only = 0, p_only = 0;
   for (size_t i = 0; i < n; i++) {
@@ -122,6 +123,7 @@ static crema_status score_item(const char *pred_dir, const char *truth_name, con
     return crema_fail(err, st, "%s", why.message);
   if (st != CREMA_OK) {
     item->outcome = METRICS_FAILED;
+    item->size_mismatch = st == CREMA_ERR_SHAPE;
     if (!(item->problem = crema_strdup(why.message, err)))
       return CREMA_ERR_NOMEM;
     return CREMA_OK;
@@ -222,6 +224,22 @@ crema_status metrics_evaluate_dirs(const char *truth_dir, const char *pred_dir, 
   }
   finish_mean(out);
   return CREMA_OK;
+}
+
+void metrics_report_drop_missing(metrics_report *r) {
+  size_t kept = 0;
+  for (size_t i = 0; i < r->n; i++) {
+    if (r->items[i].outcome == METRICS_MISSING) {
+      free(r->items[i].id);
+      free(r->items[i].problem);
+      r->unpredicted++;
+      continue;
+    }
+    r->items[kept++] = r->items[i];
+  }
+  r->n = kept;
+  r->missing = 0;
+  finish_mean(r);
 }
 
 /* ---- CSV ---------------------------------------------------------------- */

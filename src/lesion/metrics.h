@@ -44,6 +44,7 @@ typedef struct metrics_item {
   char *id;
   metrics_outcome outcome;
   char *problem; /* why it failed (NULL when scored or missing) */
+  int size_mismatch; /* failed because its size differs from the truth's */
   metrics_confusion confusion;
   metrics_scores scores; /* all 0 unless scored */
 } metrics_item;
@@ -53,6 +54,7 @@ typedef struct metrics_report {
   size_t n;
   metrics_scores mean; /* over all items, failed ones counting 0 */
   size_t missing, failed;
+  size_t unpredicted; /* missing items dropped by metrics_report_drop_missing */
   char **notes; /* files skipped in the truth folder, and why */
   size_t nnotes;
 } metrics_report;
@@ -65,6 +67,12 @@ typedef struct metrics_report {
 crema_status metrics_evaluate_dirs(const char *truth_dir, const char *pred_dir, int threshold,
                                    metrics_report *out, crema_error *err);
 void metrics_report_free(metrics_report *r);
+
+/* Removes the items without a prediction (counting them in unpredicted)
+ * and recomputes the mean over those left: a score of the predictions
+ * present, e.g. of a run over part of the truth set.  The mean of an
+ * empty report is 0. */
+void metrics_report_drop_missing(metrics_report *r);
 
 /* The report as CSV (header, one row per image, then the mean row);
  * *out is malloc'd and NUL-terminated. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "crema.h"
+#include "graph/api.h"
 #include "lesion/files.h"
 #include "lesion/imageops.h"
 #include "lesion/segment.h"
@@ -38,6 +39,8 @@ void lesion_segment_options_init(lesion_segment_options *o) {
   memset(o, 0, sizeof *o);
   o->threshold = 0.5f;
   memcpy(o->mean, lesion_vgg_mean, sizeof o->mean);
+  o->nmean = 3;
+  o->scale = 1.f;
 }
 
 crema_status lesion_parse_scales(const char *text, lesion_segment_options *o,
@@ -62,10 +65,10 @@ crema_status lesion_parse_scales(const char *text, lesion_segment_options *o,
   return CREMA_OK;
 }
 
-/* side * scale rounded to a multiple of 16, at least 16. */
-static int scaled_side(int side, float scale) {
-  int s = (int)lrintf((float)side * scale / 16.f) * 16;
-  return s < 16 ? 16 : s;
+/* side * scale rounded to a multiple of m, at least m. */
+static int scaled_side(int side, float scale, int m) {
+  int s = (int)lrintf((float)side * scale / (float)m) * m;
+  return s < m ? m : s;
 }
 
 /* The net's input (one, 4 axes, 3 channels) and default size. */
@@ -79,6 +82,35 @@ static crema_status find_input(lesion_segmenter *s, int *model_side, crema_error
   if (axes != 4 || dims[1] != 3)
     return crema_fail(err, CREMA_ERR_SHAPE, "input '%s' must be N x 3 x H x W", s->input);
   *model_side = dims[2];
+  return CREMA_OK;
+}
+
+/* The preprocessing the model's definition states: a transform_param on
+ * the layer that makes the input (Caffe's Input layer ignores it, so a
+ * deploy file may carry the training's mean_value and scale there). */
+static crema_status model_transform(lesion_segmenter *s, crema_error *err) {
+  const net *n = s->net->n;
+  for (int i = 0; i < n->nlayers; i++) {
+    const Caffe__LayerParameter *lp = n->lparams[i];
+    if (lp->n_bottom != 0 || lp->n_top < 1 || strcmp(lp->top[0], s->input) || !lp->transform_param)
+      continue;
+    const Caffe__TransformationParameter *t = lp->transform_param;
+    if (t->mean_file)
+      return crema_fail(err, CREMA_ERR_UNSUPPORTED,
+                        "layer '%s': transform_param mean_file; segmentation takes mean_value",
+                        lp->name);
+    if (t->n_mean_value != 0 && t->n_mean_value != 1 && t->n_mean_value != 3)
+      return crema_fail(err, CREMA_ERR_INVALID,
+                        "layer '%s': %zu mean_value for a 3-channel input (expected 1 or 3)",
+                        lp->name, t->n_mean_value);
+    if (t->n_mean_value && !s->o.mean_given) {
+      for (size_t c = 0; c < t->n_mean_value; c++)
+        s->o.mean[c] = t->mean_value[c];
+      s->o.nmean = (int)t->n_mean_value;
+    }
+    if (t->has_scale)
+      s->o.scale = t->scale;
+  }
   return CREMA_OK;
 }
 
@@ -102,8 +134,16 @@ static crema_status find_outputs(lesion_segmenter *s, crema_error *err) {
 
 static crema_status plan_scales(lesion_segmenter *s, int model_side, crema_error *err) {
   lesion_segment_options *o = &s->o;
+  int mult = crema_net_size_multiple(s->net);
+  if (mult < 1 || mult > LESION_MAX_SIDE)
+    return crema_fail(err, CREMA_ERR_UNSUPPORTED, "the model's strides multiply to %d", mult);
+  if (o->size > 0 && o->size % mult)
+    return crema_fail(err, CREMA_ERR_INVALID,
+                      "size %d: the model takes sizes that are multiples of %d (its pooling and "
+                      "strided layers), e.g. %d or %d",
+                      o->size, mult, o->size / mult > 0 ? o->size / mult * mult : mult, (o->size / mult + 1) * mult);
   int side = o->size > 0 ? o->size : model_side;
-  side = scaled_side(side, 1.f);
+  side = scaled_side(side, 1.f, mult);
   if (side > LESION_MAX_SIDE)
     return crema_fail(err, CREMA_ERR_INVALID, "size %d: at most %d", side, LESION_MAX_SIDE);
   o->size = side;
@@ -113,7 +153,7 @@ static crema_status plan_scales(lesion_segmenter *s, int model_side, crema_error
   }
   s->acc_side = 0;
   for (int i = 0; i < o->nscales; i++) {
-    s->sides[i] = scaled_side(side, o->scales[i]);
+    s->sides[i] = scaled_side(side, o->scales[i], mult);
     if (s->sides[i] > LESION_MAX_SIDE)
       return crema_fail(err, CREMA_ERR_INVALID, "size %d at scale %g exceeds %d", side,
                         (double)o->scales[i], LESION_MAX_SIDE);
@@ -142,6 +182,8 @@ crema_status lesion_segmenter_open(const char *model, const char *weights,
   if (st == CREMA_OK)
     st = find_input(s, &model_side, err);
   if (st == CREMA_OK)
+    st = model_transform(s, err);
+  if (st == CREMA_OK)
     st = find_outputs(s, err);
   if (st == CREMA_OK)
     st = plan_scales(s, model_side, err);
@@ -165,6 +207,17 @@ void lesion_segmenter_close(lesion_segmenter *s) {
 
 int lesion_segmenter_size(const lesion_segmenter *s) { return s->o.size; }
 
+float lesion_segmenter_threshold(const lesion_segmenter *s) { return s->o.threshold; }
+
+crema_status lesion_segment_postprocess(const lesion_segmenter *s, unsigned char *mask,
+                                        int width, int height, crema_error *err) {
+  if (s->o.keep != LESION_KEEP_ALL)
+    CREMA_TRY(lesion_keep_component(mask, width, height, s->o.keep, err));
+  if (s->o.fill_holes)
+    CREMA_TRY(lesion_fill_holes(mask, width, height, err));
+  return CREMA_OK;
+}
+
 static crema_status reshape_to(lesion_segmenter *s, int side, crema_error *err) {
   if (s->current_side != side) {
     int dims[4] = {1, 3, side, side};
@@ -179,17 +232,50 @@ static crema_status reshape_to(lesion_segmenter *s, int side, crema_error *err) 
   return CREMA_OK;
 }
 
-/* Adds one output map (side x side) to its running sum at acc_side. */
-static crema_status accumulate(lesion_segmenter *s, int m, int side, int first,
+/* Mirrors a side x side float map left-right (flip 1) or upside down
+ * (flip 2), in place. */
+static void flip_map(float *map, int side, int flip) {
+  for (int y = 0; y < (flip == 2 ? side / 2 : side); y++)
+    for (int x = 0; x < (flip == 2 ? side : side / 2); x++) {
+      size_t a = (size_t)y * side + x;
+      size_t b = flip == 2 ? (size_t)(side - 1 - y) * side + x : (size_t)y * side + (side - 1 - x);
+      float t = map[a];
+      map[a] = map[b];
+      map[b] = t;
+    }
+}
+
+/* The same for an image's rows (flip 2); flip 1 is lesion_flip. */
+static void flip_image(image *img, int flip) {
+  if (flip == 1) {
+    lesion_flip(img);
+    return;
+  }
+  size_t row = (size_t)img->width * img->channels;
+  for (int y = 0; y < img->height / 2; y++) {
+    unsigned char *a = img->pixels + (size_t)y * row;
+    unsigned char *b = img->pixels + (size_t)(img->height - 1 - y) * row;
+    for (size_t i = 0; i < row; i++) {
+      unsigned char t = a[i];
+      a[i] = b[i];
+      b[i] = t;
+    }
+  }
+}
+
+/* Adds one output map (side x side), mirrored back by flip, to its running
+ * sum at acc_side. */
+static crema_status accumulate(lesion_segmenter *s, int m, int side, int flip, int first,
                                crema_error *err) {
   float *map;
   size_t count;
   CREMA_TRY(crema_net_blob_data(s->net, s->outputs[m], &map, &count, err));
   if (count != (size_t)side * side)
     return crema_fail(err, CREMA_ERR_SHAPE,
-                      "output '%s' holds %zu values; expected one %dx%d map (is the input a "
-                      "multiple of 16?)",
+                      "output '%s' holds %zu values; expected one %dx%d map",
                       s->outputs[m], count, side, side);
+  if (flip)
+    flip_map(map, side, flip); /* the output is rewritten by the next pass */
   size_t n = (size_t)s->acc_side * s->acc_side;
   const float *src = map;
   if (side != s->acc_side) {
@@ -204,19 +290,34 @@ static crema_status accumulate(lesion_segmenter *s, int m, int side, int first,
   return CREMA_OK;
 }
 
-static crema_status run_scale(lesion_segmenter *s, const image *img, int k, crema_error *err) {
+/* One pass at scale k on the image mirrored by flip (0: none). */
+static crema_status run_pass(lesion_segmenter *s, const image *small, int k, int flip,
+                             crema_error *err) {
   int side = s->sides[k];
-  image small;
-  CREMA_TRY(lesion_resize(img, side, side, &small, err));
   crema_status st = reshape_to(s, side, err);
   if (st == CREMA_OK)
-    st = image_to_caffe(&small, s->o.mean, 3, 1.f, s->input_data, err);
-  image_free(&small);
+    st = image_to_caffe(small, s->o.mean, s->o.nmean, s->o.scale, s->input_data, err);
   if (st == CREMA_OK)
     st = crema_net_forward(s->net, NULL, err);
   for (int m = 0; st == CREMA_OK && m < MAP_COUNT; m++)
     if (s->outputs[m])
-      st = accumulate(s, m, side, k == 0, err);
+      st = accumulate(s, m, side, flip, k == 0 && flip == 0, err);
+  return st;
+}
+
+static crema_status run_scale(lesion_segmenter *s, const image *img, int k, crema_error *err) {
+  int side = s->sides[k];
+  image small;
+  CREMA_TRY(lesion_resize(img, side, side, &small, err));
+  crema_status st = run_pass(s, &small, k, 0, err);
+  /* Each flip mirrors the resized image, runs, and is mirrored back
+   * (flipping twice restores the image for the next). */
+  for (int f = 1; st == CREMA_OK && f <= s->o.flips; f++) {
+    flip_image(&small, f);
+    st = run_pass(s, &small, k, f, err);
+    flip_image(&small, f);
+  }
+  image_free(&small);
   return st;
 }
 
@@ -227,8 +328,9 @@ crema_status lesion_segment_image(lesion_segmenter *s, const image *img, lesion_
   for (int k = 0; k < s->o.nscales; k++)
     CREMA_TRY(run_scale(s, img, k, err));
   size_t n = (size_t)s->acc_side * s->acc_side;
-  float inv = 1.f / (float)s->o.nscales;
-  if (s->o.nscales > 1)
+  int passes = s->o.nscales * (1 + s->o.flips);
+  float inv = 1.f / (float)passes;
+  if (passes > 1)
     for (int m = 0; m < MAP_COUNT; m++)
       for (size_t i = 0; s->acc[m] && i < n; i++)
         s->acc[m][i] *= inv;
@@ -271,6 +373,8 @@ static crema_status write_outputs(const lesion_segmenter *s, const lesion_maps *
   CREMA_TRY(image_alloc(&gray, img->width, img->height, 1, err));
   crema_status st =
       lesion_map_to_image(maps->fuse, maps->side, maps->side, s->o.threshold, &gray, err);
+  if (st == CREMA_OK)
+    st = lesion_segment_postprocess(s, gray.pixels, gray.width, gray.height, err);
   if (st == CREMA_OK)
     st = write_output(out_dir, id, "_segmentation.png", &gray, err);
   int shorter = img->width < img->height ? img->width : img->height;

@@ -179,8 +179,8 @@ SIMD_AVX2 static void rows_avx2(const direct_job *j, int y0, int y1,
 
 typedef void (*rows_fn)(const direct_job *j, int y0, int y1, float *buf);
 
-/* CREMA_SIMD=generic forces the portable kernel (math/simd.h). */
-static rows_fn pick_rows(void) { return SIMD_PICK(rows_generic, rows_avx2); }
+/* CREMA_SIMD_GENERIC forces the portable kernel (math/simd.h). */
+static rows_fn pick_rows(int simd) { return SIMD_PICK(simd, rows_generic, rows_avx2); }
 
 typedef struct direct_team_job {
   const direct_job *job;
@@ -202,7 +202,7 @@ static void direct_forward(const conv_geom *g, const float *in, const float *w,
   const im2col_shape *s = &g->in;
   direct_job j = {g, padded_width(g), s->channels * s->kernel_h * s->kernel_w, in, w, bias, out,
                   ws};
-  direct_team_job t = {&j, pick_rows()};
+  direct_team_job t = {&j, pick_rows(g->simd)};
   double work = (double)g->out_channels * s->channels * s->kernel_h * s->kernel_w *
                 (double)s->out_h * s->out_w;
   int nth = g->threads > 1 && work >= DIRECT_PARALLEL_MIN ? g->threads : 1;
@@ -212,7 +212,7 @@ static void direct_forward(const conv_geom *g, const float *in, const float *w,
 /* Measured on VGG-16's conv1_1 (3 channels, 224x224): 10 ms with gemm,
  * about 2 with this engine on one core.  Without AVX2 gemm stays. */
 static int direct_preferred(const conv_geom *g) {
-  return pick_rows() != rows_generic && direct_supports(g) && g->out_channels >= OCB &&
+  return pick_rows(g->simd) != rows_generic && direct_supports(g) && g->out_channels >= OCB &&
          g->in.out_w >= XB;
 }
 

@@ -265,8 +265,12 @@ void conv_engine_resolve(const char *name, const conv_geom *g, conv_engine *out,
   *out = *want;
   /* On tiny images Winograd's weight gradient loses to SGEMM (its
    * per-filter transforms stop being amortised over tiles), which its own
-   * preference says, whatever the forward pass's. */
-  if (is_auto(name) && want->weights_preferred && !want->weights_preferred(g))
+   * preference says, whatever the forward pass's.  A named engine keeps to
+   * these preferences too: where it gains no time its gradients' rounding
+   * would only move the training trajectory away from Caffe's. */
+  if (want->data_preferred && !want->data_preferred(g))
+    out->backward_data = NULL;
+  if (want->weights_preferred && !want->weights_preferred(g))
     out->backward_weights = NULL;
   size_t ws = workspace_of(want, g);
   int needs_base = 0;

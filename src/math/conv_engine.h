@@ -3,7 +3,7 @@
  *
  * The layer (Convolution or Deconvolution) owns shapes and the batch loop;
  * an engine only maps one image.  Engines are chosen per geometry:
- * CREMA_CONV names a preferred engine ("gemm" is im2col + SGEMM as Caffe,
+ * crema_options.conv_engine (CREMA_CONV) names a preferred engine ("gemm" is im2col + SGEMM as Caffe,
  * "direct" accumulates in registers for images of up to 4 channels,
  * "winograd" is F(4x4,3x3) for 3x3 stride-1 kernels, "auto", the default,
  * picks the fastest that applies); an engine that cannot handle a
@@ -28,6 +28,8 @@ typedef struct conv_geom {
   int group;
   /* Threads an engine may use; its scratch is sized for them (0 = 1). */
   int threads;
+  /* Kernels: a crema_simd (crema_options.simd; 0 = the CPU's best). */
+  int simd;
   /* forward ends with Caffe's ReLU (slope 0) after the bias: a following
    * in-place ReLU fused into the output pass.  Gradients ignore it. */
   int relu;
@@ -39,8 +41,12 @@ typedef struct conv_engine {
   int (*supports)(const conv_geom *g);
   /* Whether "auto" should pick it for this geometry (NULL: never). */
   int (*preferred)(const conv_geom *g);
-  /* Whether "auto", having picked it, should keep its weight gradient too
-   * (NULL: yes); else gemm's runs. */
+  /* Whether the engine, picked by "auto" or named, also computes the data
+   * gradient (data_preferred) and the weight gradient (weights_preferred)
+   * for this geometry (NULL: yes); else gemm's runs.  The gradients feed
+   * the training trajectory, whose rounding an engine must not move where
+   * it gains no time (see math/winograd.c). */
+  int (*data_preferred)(const conv_geom *g);
   int (*weights_preferred)(const conv_geom *g);
   /* Scratch floats one call needs (shared by the three operations). */
   size_t (*workspace)(const conv_geom *g);
@@ -59,8 +65,10 @@ typedef struct conv_engine {
 /* The im2col + SGEMM engine (Caffe's), which handles everything. */
 extern const conv_engine conv_engine_gemm;
 /* Winograd F(4x4,3x3) (math/winograd.c, weight gradient in
- * math/winograd_wgrad.c): 3x3, stride 1, dilation 1, pad <= 2.  "auto"
- * keeps gemm's weight gradient on tiny images. */
+ * math/winograd_wgrad.c): 3x3, stride 1, dilation 1, pad <= 2.  Its
+ * gradients run only where it is also preferred for them (at least 16
+ * channels on both sides; for the weights at least 144 outputs), gemm's
+ * elsewhere, even when CREMA_CONV names it. */
 extern const conv_engine conv_engine_winograd;
 
 /* Direct convolution for few input channels (math/conv_direct.c):

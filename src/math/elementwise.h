@@ -31,6 +31,20 @@ void ew_sum_diffs(blob *const *blobs, int k, float *y, size_t n);
  * the channels (a convolution's bias gradient), in eight running sums. */
 void ew_channel_sums_add(float *sums, const float *x, int channels, size_t spatial);
 
+/* The class-balanced sigmoid cross-entropy of one item of n values (HED's
+ * loss): a value weighs beta where t is 1, 1 - beta where t is 0, and
+ * nothing elsewhere.  Returns loss plus the weighted terms, which are
+ * summed in double in fixed chunks added in order, so that the sum does
+ * not depend on the team's size; each weighted value's sigmoid goes to sig
+ * (others are left alone), for the gradient. */
+double ew_balanced_sigmoid_ce_add(double loss, const float *x, const float *t, size_t n,
+                                  float beta, float *sig);
+
+/* dx = scale * weight * (sig - t), 0 where the weight is 0, with
+ * ew_balanced_sigmoid_ce_add's weights and sigmoids. */
+void ew_balanced_sigmoid_ce_grad(const float *t, const float *sig, size_t n, float beta,
+                                 float scale, float *dx);
+
 /* Copies between whole and its parts along axis (Concat's forward and
  * Slice's backward take to_whole 1), data or diffs (use_diff); a part i
  * whose want[i] is 0 is skipped (want may be NULL). */

@@ -6,4 +6,5 @@ libcrema_impl_la_SOURCES += \
 	src/math/winograd.c src/math/winograd_wgrad.c src/math/winograd_wgrad.h \
 	src/math/winograd_points.h \
 	src/math/filler.c src/math/filler.h src/math/activation.h \
-	src/math/elementwise.c src/math/elementwise.h
+	src/math/elementwise.c src/math/elementwise.h \
+	src/math/pooling.c src/math/pooling.h

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crema.h"
+
 typedef float v8 __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 
@@ -44,31 +46,32 @@ SIMD_INLINE v8 relu8(v8 x) {
 }
 
 /* ---- shuffles: vunpck/vshufps/vperm2f128 with AVX2, pairs of SSE
- * shuffles in the portable build ---- */
+ * shuffles in the portable build (__builtin_shufflevector: GCC >= 12 and
+ * clang, which builds the fuzzing harnesses) ---- */
 
 SIMD_INLINE v8 unpack_lo(v8 a, v8 b) {
-  return __builtin_shuffle(a, b, (v8i){0, 8, 1, 9, 4, 12, 5, 13});
+  return __builtin_shufflevector(a, b, 0, 8, 1, 9, 4, 12, 5, 13);
 }
 
 SIMD_INLINE v8 unpack_hi(v8 a, v8 b) {
-  return __builtin_shuffle(a, b, (v8i){2, 10, 3, 11, 6, 14, 7, 15});
+  return __builtin_shufflevector(a, b, 2, 10, 3, 11, 6, 14, 7, 15);
 }
 
 /* Low (high) pair of each 128-bit half of a, then of b. */
 SIMD_INLINE v8 pairs_lo(v8 a, v8 b) {
-  return __builtin_shuffle(a, b, (v8i){0, 1, 8, 9, 4, 5, 12, 13});
+  return __builtin_shufflevector(a, b, 0, 1, 8, 9, 4, 5, 12, 13);
 }
 
 SIMD_INLINE v8 pairs_hi(v8 a, v8 b) {
-  return __builtin_shuffle(a, b, (v8i){2, 3, 10, 11, 6, 7, 14, 15});
+  return __builtin_shufflevector(a, b, 2, 3, 10, 11, 6, 7, 14, 15);
 }
 
 SIMD_INLINE v8 halves_lo(v8 a, v8 b) {
-  return __builtin_shuffle(a, b, (v8i){0, 1, 2, 3, 8, 9, 10, 11});
+  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11);
 }
 
 SIMD_INLINE v8 halves_hi(v8 a, v8 b) {
-  return __builtin_shuffle(a, b, (v8i){4, 5, 6, 7, 12, 13, 14, 15});
+  return __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
 /* d[j] = column j of the 8 x 8 matrix whose rows are r[0..7] (callers
@@ -127,12 +130,11 @@ SIMD_INLINE void simd_product_6x16(int n, const float *a, size_t lda, const floa
   st8(c, a5l), st8(c + 8, a5h);
 }
 
-/* Whether to run the AVX2+FMA variants: the CPU has them and CREMA_SIMD
- * is not "generic" (which forces the portable kernels, to test them on
- * any machine). */
-static inline int simd_use_avx2(void) {
-  const char *simd = getenv("CREMA_SIMD");
-  if (simd && !strcmp(simd, "generic"))
+/* Whether to run the AVX2+FMA variants: the CPU has them and simd (a
+ * crema_simd, from the net's options) is not CREMA_SIMD_GENERIC, which
+ * forces the portable kernels, to test them on any machine. */
+static inline int simd_use_avx2(int simd) {
+  if (simd == CREMA_SIMD_GENERIC)
     return 0;
 #ifdef SIMD_HAVE_AVX2
   __builtin_cpu_init();
@@ -142,13 +144,13 @@ static inline int simd_use_avx2(void) {
 #endif
 }
 
-/* The AVX2 variant when simd_use_avx2 says so, else the portable one;
- * where AVX2 variants cannot be compiled the avx2 argument is not even
- * expanded. */
+/* The AVX2 variant when simd_use_avx2(simd) says so, else the portable
+ * one; where AVX2 variants cannot be compiled the avx2 argument is not
+ * even expanded. */
 #ifdef SIMD_HAVE_AVX2
-#define SIMD_PICK(generic, avx2) (simd_use_avx2() ? (avx2) : (generic))
+#define SIMD_PICK(simd, generic, avx2) (simd_use_avx2(simd) ? (avx2) : (generic))
 #else
-#define SIMD_PICK(generic, avx2) (generic)
+#define SIMD_PICK(simd, generic, avx2) (generic)
 #endif
 
 #endif

@@ -98,6 +98,7 @@ typedef struct wino_plan {
   int kc;                        /* input channels per product pass */
   int rows;                      /* output channels per chunk at most (KR multiple) */
   int threads;                   /* team size the scratch is laid out for */
+  int simd;                      /* conv_geom.simd */
   int split_tiles;               /* members take whole blocks (else output channels) */
   /* Filter (o, i) of group grp starts at w + grp*group_stride + o*stride_out
    * + i*stride_in; flipped: read rotated by 180 degrees. */
@@ -138,6 +139,7 @@ static void plan_blocks(wino_plan *p) {
 
 static void plan_common(const conv_geom *g, wino_plan *p) {
   p->threads = g->threads > 1 ? g->threads : 1;
+  p->simd = g->simd;
   p->tiles_w = (p->out_w + 3) / 4;
   p->tiles = (long)((p->out_h + 3) / 4) * p->tiles_w;
   plan_blocks(p);
@@ -549,9 +551,9 @@ WINO_VARIANT(generic, )
 WINO_VARIANT(avx2, SIMD_AVX2)
 #endif
 
-/* CREMA_SIMD=generic forces the portable kernels (math/simd.h). */
-static const wino_kernels *pick_kernels(void) {
-  return SIMD_PICK(&kernels_generic, &kernels_avx2);
+/* CREMA_SIMD_GENERIC forces the portable kernels (math/simd.h). */
+static const wino_kernels *pick_kernels(int simd) {
+  return SIMD_PICK(simd, &kernels_generic, &kernels_avx2);
 }
 
 /* ---- the blocked loop, shared by the team ---- */
@@ -783,7 +785,7 @@ static void deal_plan(wino_job *j, int nth) {
 
 static void wino_run(const wino_plan *p, const float *in, const float *w, const float *bias,
                      float *out, float *ws) {
-  wino_job j = {p, pick_kernels(), in, w, bias, out, ws};
+  wino_job j = {p, pick_kernels(p->simd), in, w, bias, out, ws};
   int nth = p->threads;
   int panels = (p->kout + KR - 1) / KR;
   if (!p->split_tiles && nth > panels)
@@ -804,11 +806,25 @@ static void wino_run(const wino_plan *p, const float *in, const float *w, const 
  * kernels are far slower than OpenBLAS, so without AVX2 gemm stays. */
 static int winograd_preferred(const conv_geom *g) {
   const im2col_shape *s = &g->in;
-  return pick_kernels() != &kernels_generic && winograd_supports(g) &&
+  return pick_kernels(g->simd) != &kernels_generic && winograd_supports(g) &&
          s->channels / g->group >= 16 &&
          g->out_channels / g->group >= 16 && s->out_h >= 14 && s->out_w >= 14;
 }
 
+/* The gradients keep to the same preference (and the weight gradient to
+ * wino_wgrad_preferred) even when CREMA_CONV names Winograd.  Their
+ * rounding is 3-7x gemm's on every shape measured (the 1/8-width lesion
+ * layers at 48x48 and VGG's: rms 4-8e-7 against float64, gemm's 0.6-3e-7),
+ * most of it from rounding the transformed operands to float: summing in
+ * chains of 8 or in double changed it by 10-20%.  The AdaDelta run of
+ * tests/cli/lesion_adadelta.sh, whose first steps set nearly every
+ * update to +-sqrt(delta / (1 - momentum)) whatever the gradient's size,
+ * magnifies that into its losses, and a near tie in a max pool or a ReLU
+ * flips with it: Winograd's gradients on all its 3x3 layers moved the
+ * sixth loss 1.6e-3 from gemm's (its weight gradients at 3x3 alone 3.7e-3;
+ * gemm's own weight gradients perturbed by 1.2e-7 relative, 2.3e-4 in 2
+ * of 8 draws).  Where it is preferred, Winograd is faster; elsewhere it
+ * would cost accuracy and no time. */
 static void winograd_forward(const conv_geom *g, const float *in, const float *w,
                              const float *bias, float *out, float *ws) {
   wino_plan p;
@@ -827,6 +843,7 @@ const conv_engine conv_engine_winograd = {
     .name = "winograd",
     .supports = winograd_supports,
     .preferred = winograd_preferred,
+    .data_preferred = winograd_preferred,
     .weights_preferred = wino_wgrad_preferred,
     .workspace = winograd_workspace,
     .forward = winograd_forward,

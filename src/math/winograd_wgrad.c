@@ -57,14 +57,14 @@
 /* r[0..3] hold 8 consecutive groups of 4 values; col[j] = value j of each
  * group, in group order. */
 WG_INLINE void deinterleave4(const v8 *r, v8 *col) {
-  const v8i order = {0, 4, 1, 5, 2, 6, 3, 7};
   v8 a = unpack_lo(r[0], r[1]), b = unpack_hi(r[0], r[1]);
   v8 c = unpack_lo(r[2], r[3]), d = unpack_hi(r[2], r[3]);
   /* Groups come out in the order 0 2 4 6 1 3 5 7. */
-  col[0] = __builtin_shuffle(pairs_lo(a, c), order);
-  col[1] = __builtin_shuffle(pairs_hi(a, c), order);
-  col[2] = __builtin_shuffle(pairs_lo(b, d), order);
-  col[3] = __builtin_shuffle(pairs_hi(b, d), order);
+  v8 p0 = pairs_lo(a, c), p1 = pairs_hi(a, c), p2 = pairs_lo(b, d), p3 = pairs_hi(b, d);
+  col[0] = __builtin_shufflevector(p0, p0, 0, 4, 1, 5, 2, 6, 3, 7);
+  col[1] = __builtin_shufflevector(p1, p1, 0, 4, 1, 5, 2, 6, 3, 7);
+  col[2] = __builtin_shufflevector(p2, p2, 0, 4, 1, 5, 2, 6, 3, 7);
+  col[3] = __builtin_shufflevector(p3, p3, 0, 4, 1, 5, 2, 6, 3, 7);
 }
 
 typedef struct wg_plan {
@@ -79,6 +79,7 @@ typedef struct wg_plan {
   int tile_block; /* tiles per block, a multiple of LANES */
   int kch;        /* output channels per pass, a multiple of KR */
   int threads;
+  int simd;       /* conv_geom.simd */
   int slices;     /* tiles_body: runs of tiles with a dU each, dealt to members */
 } wg_plan;
 
@@ -180,6 +181,7 @@ static void plan_of(const conv_geom *g, wg_plan *p) {
   p->tiles_w = (p->out_w + 3) / 4;
   p->tiles = (long)((p->out_h + 3) / 4) * p->tiles_w;
   p->threads = g->threads > 1 ? g->threads : 1;
+  p->simd = g->simd;
   plan_blocks(p, 1);
   one_block(p);
   const int n = wg_members(p);
@@ -425,9 +427,9 @@ WG_VARIANT(generic, )
 WG_VARIANT(avx2, SIMD_AVX2)
 #endif
 
-/* CREMA_SIMD=generic forces the portable kernels (math/simd.h). */
-static const wg_kernels *pick_kernels(void) {
-  return SIMD_PICK(&kernels_generic, &kernels_avx2);
+/* CREMA_SIMD_GENERIC forces the portable kernels (math/simd.h). */
+static const wg_kernels *pick_kernels(int simd) {
+  return SIMD_PICK(simd, &kernels_generic, &kernels_avx2);
 }
 
 /* ---- the blocked loop: slices of tiles or passes of channels, dealt ---- */
@@ -700,7 +702,7 @@ void wino_backward_weights(const conv_geom *g, const float *in, const float *out
                            float *w_diff, float *ws) {
   wg_plan p;
   plan_of(g, &p);
-  wg_job j = {&p, pick_kernels(), in, out_diff, w_diff, ws};
+  wg_job j = {&p, pick_kernels(p.simd), in, out_diff, w_diff, ws};
   int nth = wg_members(&p);
   /* The scratch is laid out for the planned team's way of splitting,
    * whichever team runs it. */
@@ -727,6 +729,6 @@ void wino_backward_weights(const conv_geom *g, const float *in, const float *out
  * for 512 channels at 14x14, medians of alternating runs on a busy host). */
 int wino_wgrad_preferred(const conv_geom *g) {
   const im2col_shape *s = &g->in;
-  return pick_kernels() != &kernels_generic && s->channels / g->group >= 16 &&
+  return pick_kernels(g->simd) != &kernels_generic && s->channels / g->group >= 16 &&
          g->out_channels / g->group >= 16 && (long)s->out_h * s->out_w >= 144;
 }

@@ -3,6 +3,8 @@
 # retrieval measures and the HTML report.  The commands are in src/cli.
 libcrema_impl_la_SOURCES += src/retrieval/features.c src/retrieval/features.h
 libcrema_impl_la_SOURCES += src/retrieval/knn.c src/retrieval/knn.h
+libcrema_impl_la_SOURCES += src/retrieval/queries.c src/retrieval/queries.h
+libcrema_impl_la_SOURCES += src/retrieval/maskpool.c src/retrieval/maskpool.h
 libcrema_impl_la_SOURCES += src/retrieval/measures.c src/retrieval/measures.h
 libcrema_impl_la_SOURCES += src/retrieval/report.c src/retrieval/report.h
 

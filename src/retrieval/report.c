@@ -121,10 +121,13 @@ crema_status report_tsv(const report_input *in, strbuf *out, crema_error *err) {
 /* ---- images --------------------------------------------------------------------------------- */
 
 /* The image of a record: DIR/SOURCE, or DIR/NAME when SOURCE is
- * convert_imageset's "%08d_NAME". */
+ * convert_imageset's "%08d_NAME"; with DIR "", the key is the image's path
+ * (queries given as image files). */
 static int find_image(const char *dir, const char *key, char *path, size_t size) {
   if (!dir)
     return 0;
+  if (!*dir)
+    return (size_t)snprintf(path, size, "%s", key) < size && file_exists(path);
   const char *src = feature_key_source(key);
   if ((size_t)snprintf(path, size, "%s/%s", dir, src) < size && file_exists(path))
     return 1;
@@ -209,27 +212,50 @@ static void sb_png(strbuf *b, const image *img, const char *cls, const char *alt
 
 /* ---- heat maps ------------------------------------------------------------------------------ */
 
-void report_pair_heat(const float *a, size_t sa, const float *b, size_t sb, size_t c,
-                      float *heat) {
-  float *g = malloc(sa * sb * sizeof(float) + 1);
-  if (!g) {
-    for (size_t t = 0; t < sb; t++)
-      heat[t] = 0.0f;
-    return;
+size_t heat_pool_size(heat_pool pool, size_t c) {
+  return pool == HEAT_BILINEAR ? c * c : c;
+}
+
+crema_status report_contrib(const float *da, const float *db, const float *xb, size_t c,
+                            size_t s, heat_pool pool, float *contrib, crema_error *err) {
+  const size_t n = heat_pool_size(pool, c);
+  /* P, the pooling of xb, computed as the layers compute it; then
+   * w = da o r, the weight of each pooled value in the inner product. */
+  float *pw = crema_malloc((n + c * s) * sizeof(float) + 1, err);
+  if (!pw)
+    return CREMA_ERR_NOMEM;
+  float *y = pw + n;
+  if (pool == HEAT_BILINEAR) {
+    math_gemm(0, 1, (int)c, (int)c, (int)s, 1.0f, xb, xb, 0.0f, pw);
+  } else {
+    for (size_t i = 0; i < c; i++) {
+      double sum = 0.0;
+      for (size_t t = 0; t < s; t++)
+        sum += xb[i * s + t];
+      pw[i] = (float)(sum / (double)s);
+    }
   }
-  /* G[s][t] = a_s . b_t, the dot products of the locations' descriptors. */
-  math_gemm(1, 0, (int)sa, (int)sb, (int)c, 1.0f, a, b, 0.0f, g);
-  float top = 0.0f;
-  for (size_t t = 0; t < sb; t++) {
-    double h = 0.0;
-    for (size_t s = 0; s < sa; s++)
-      h += (double)g[s * sb + t] * g[s * sb + t];
-    heat[t] = (float)h;
-    top = fmaxf(top, heat[t]);
+  for (size_t k = 0; k < n; k++)
+    pw[k] = pw[k] != 0.0f ? da[k] * (db[k] / pw[k]) : 0.0f;
+  if (pool == HEAT_BILINEAR) {
+    /* c_t = x_t' W x_t: Y = W X, then the column sums of X o Y. */
+    math_gemm(0, 0, (int)c, (int)s, (int)c, 1.0f, pw, xb, 0.0f, y);
+    for (size_t t = 0; t < s; t++) {
+      double h = 0.0;
+      for (size_t i = 0; i < c; i++)
+        h += (double)xb[i * s + t] * y[i * s + t];
+      contrib[t] = (float)h;
+    }
+  } else {
+    for (size_t t = 0; t < s; t++) {
+      double h = 0.0;
+      for (size_t i = 0; i < c; i++)
+        h += (double)pw[i] * xb[i * s + t];
+      contrib[t] = (float)(h / (double)s);
+    }
   }
-  for (size_t t = 0; t < sb; t++)
-    heat[t] = top > 0.0f ? heat[t] / top : 0.0f;
-  free(g);
+  free(pw);
+  return CREMA_OK;
 }
 
 /* One figure: thumbnail, heat overlay of `heat` (may be NULL), caption. */
@@ -274,17 +300,56 @@ static void measures_html(strbuf *b, const retrieval_measures *m) {
   sb_printf(b, "</table>\n");
 }
 
-/* Heat maps of one pair, or NULL maps when no spatial features. */
-static void pair_heats(const report_input *in, size_t q, size_t row, float *hq, float *hd,
-                       int *have) {
+static float norm2(const float *v, size_t n) {
+  double s = 0.0;
+  for (size_t i = 0; i < n; i++)
+    s += (double)v[i] * v[i];
+  return (float)sqrt(s);
+}
+
+/* For display: the positive contributions (the regions that made the pair
+ * similar) scaled to a maximum of 1; *sum receives the sum of all. */
+static void heat_display(float *h, size_t n, double *sum) {
+  float top = 0.0f;
+  *sum = 0.0;
+  for (size_t t = 0; t < n; t++) {
+    *sum += h[t];
+    top = fmaxf(top, h[t]);
+  }
+  for (size_t t = 0; t < n; t++)
+    h[t] = top > 0.0f ? fmaxf(h[t], 0.0f) / top : 0.0f;
+}
+
+/* Heat maps of one pair (query q, database row) and the sum of the
+ * neighbour's contributions (the score's part the maps explain: the
+ * pooled part's share of the cosine, or of the inner product for l2);
+ * *have is 0 when there are no spatial features. */
+static crema_status pair_heats(const report_input *in, size_t q, size_t row, float *hq,
+                               float *hd, int *have, double *sum, crema_error *err) {
   *have = 0;
   const feature_set *a = in->query_heat, *d = in->db_heat;
   if (!a || !d || q >= a->n || row >= d->n || a->channels != d->channels)
-    return;
+    return CREMA_OK;
   const size_t c = (size_t)a->channels, sa = a->dim / c, sd = d->dim / c;
-  report_pair_heat(a->data + q * a->dim, sa, d->data + row * d->dim, sd, c, hd);
-  report_pair_heat(d->data + row * d->dim, sd, a->data + q * a->dim, sa, c, hq);
+  const size_t dim = in->db->dim;
+  const float *qa = in->queries->data + q * dim, *db = in->db->data + row * dim;
+  const size_t off = in->heat_offset;
+  CREMA_TRY(report_contrib(qa + off, db + off, d->data + row * d->dim, c, sd, in->pool, hd, err));
+  CREMA_TRY(report_contrib(db + off, qa + off, a->data + q * a->dim, c, sa, in->pool, hq, err));
+  float scale = 1.0f;
+  if (!strcmp(in->metric, "cosine")) {
+    const float nn = norm2(qa, dim) * norm2(db, dim);
+    scale = nn > 0.0f ? 1.0f / nn : 0.0f;
+  }
+  for (size_t t = 0; t < sd; t++)
+    hd[t] *= scale;
+  for (size_t t = 0; t < sa; t++)
+    hq[t] *= scale;
+  double qsum;
+  heat_display(hd, sd, sum);
+  heat_display(hq, sa, &qsum);
   *have = 1;
+  return CREMA_OK;
 }
 
 static crema_status query_section(strbuf *b, const report_input *in, size_t q, float *hq,
@@ -294,8 +359,9 @@ static crema_status query_section(strbuf *b, const report_input *in, size_t q, f
   sb_printf(b, "<section><div class=\"row\">\n");
   /* The query shows the heat of its first neighbour pair. */
   int have = 0;
+  double sum;
   if (in->found[q] > 0)
-    pair_heats(in, q, in->hits[q * in->stride].index, hq, hd, &have);
+    CREMA_TRY(pair_heats(in, q, in->hits[q * in->stride].index, hq, hd, &have, &sum, err));
   snprintf(cap, sizeof cap, "<b>query</b><br>%s", label_name(in, ql, name, sizeof name));
   CREMA_TRY(figure(b, in, in->query_images, in->queries->keys[q], have ? hq : NULL,
                    in->query_heat, "query", cap, err));
@@ -303,11 +369,13 @@ static crema_status query_section(strbuf *b, const report_input *in, size_t q, f
   for (size_t j = 0; j < shown; j++) {
     const knn_hit *h = &in->hits[q * in->stride + j];
     const int l = in->db->labels[h->index];
-    pair_heats(in, q, h->index, hq, hd, &have);
+    CREMA_TRY(pair_heats(in, q, h->index, hq, hd, &have, &sum, err));
     strbuf c = {0};
     sb_printf(&c, "#%zu ", j + 1);
     sb_html(&c, label_name(in, l, name, sizeof name));
-    sb_printf(&c, "<br>%s %.4f", in->metric, (double)h->score);
+    sb_printf(&c, "<br>%s <span class=\"score\">%.6f</span>", in->metric, (double)h->score);
+    if (have)
+      sb_printf(&c, "<br>map sum <span class=\"heatsum\">%.6f</span>", sum);
     crema_status st = figure(b, in, in->images, in->db->keys[h->index], have ? hd : NULL,
                              in->db_heat, l == ql ? "same" : "other", c.s ? c.s : "", err);
     sb_free(&c);
@@ -324,8 +392,13 @@ crema_status report_html(const report_input *in, strbuf *out, crema_error *err) 
   sb_printf(out, "<h1>Similar cases</h1><p>%zu database images, %zu queries, %zu nearest by %s "
                  "(green: same diagnosis as the query, red: another).%s</p>\n",
             in->db->n, in->queries->n, in->k, in->metric,
-            in->db_heat ? " Heat maps: each location's share of the pair's bilinear similarity."
-                        : "");
+            !in->db_heat ? ""
+            : !strcmp(in->metric, "cosine")
+                ? " Heat maps: the locations whose features made the pair similar (each "
+                  "location's share of the cosine, positive shares shown; the map sum is the "
+                  "part of the cosine the pooled features make)."
+                : " Heat maps: the locations whose features made the pair similar (each "
+                  "location's share of the descriptors' inner product, positive shares shown).");
   if (in->measures)
     measures_html(out, in->measures);
   const size_t hq_n = in->query_heat ? in->query_heat->dim : 1;

@@ -27,6 +27,14 @@ void sb_printf(strbuf *b, const char *fmt, ...)
     ;
 void sb_free(strbuf *b);
 
+/* How a descriptor pools a record's spatial features X (C x S, channel
+ * after channel, as a C x H x W blob holds them) into the part of it the
+ * heat maps explain: their average over locations (C values, Pooling AVE)
+ * or the sum over locations of their outer products (C*C values, i*C + j,
+ * Bilinear of the blob with itself).  Any elementwise rescaling after the
+ * pooling (SignedSqrt, L2Normalize, a scale) is allowed. */
+typedef enum heat_pool { HEAT_AVERAGE, HEAT_BILINEAR } heat_pool;
+
 typedef struct report_input {
   const feature_set *db, *queries;
   const knn_hit *hits; /* per query, `stride` entries, found[i] of them valid */
@@ -37,8 +45,11 @@ typedef struct report_input {
   int nclass_names;
   const char *images, *query_images; /* directories of the images; may be NULL */
   /* Spatial features (C x H x W per record, records in the order of db and
-   * queries) for the heat maps; both or neither. */
+   * queries) for the heat maps; both or neither.  The descriptors' values
+   * heat_offset.. are their pooling `pool` (see report_contrib). */
   const feature_set *db_heat, *query_heat;
+  heat_pool pool;
+  size_t heat_offset;
   size_t max_queries;  /* queries shown in the page */
   const retrieval_measures *measures; /* may be NULL */
   int thumb;           /* thumbnail size in pixels */
@@ -50,11 +61,18 @@ crema_status report_tsv(const report_input *in, strbuf *out, crema_error *err);
 /* The HTML page. */
 crema_status report_html(const report_input *in, strbuf *out, crema_error *err);
 
-/* The heat map of b's locations in the pair (a, b) of spatial features
- * (C x S each): h(t) = sum_s (a_s . b_t)^2, the share of location t in the
- * bilinear similarity of the pair; scaled to a maximum of 1.  heat holds
- * S_b values. */
-void report_pair_heat(const float *a, size_t sa, const float *b, size_t sb, size_t c,
-                      float *heat);
+/* Values the pooled part of a descriptor has for c channels. */
+size_t heat_pool_size(heat_pool pool, size_t c);
+
+/* The share of each of b's s locations in the inner product of the
+ * pooled parts (heat_pool_size values each) of descriptors da and db, b's
+ * spatial features xb (c x s).  With P the pooling of xb, db = r o P
+ * elementwise (r = db / P, 0 where P is 0), so that
+ *   da . db = sum_t c_t,  c_t = sum_i da_i r_i phi_t,i,
+ * phi_t = x_t / s (average) or x_t x_t^T (bilinear): the location's term
+ * of the pooling.  contrib receives the s values c_t (their sum is
+ * da . db up to rounding). */
+crema_status report_contrib(const float *da, const float *db, const float *xb, size_t c,
+                            size_t s, heat_pool pool, float *contrib, crema_error *err);
 
 #endif

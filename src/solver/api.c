@@ -52,8 +52,14 @@ crema_status crema_solver_open(const char *solver_path, const crema_solver_confi
     crema_solver_config_init(&defaults);
     cfg = &defaults;
   }
+  crema_options env;
+  const crema_options *run = cfg->options;
+  if (!run) {
+    crema_options_from_env(&env);
+    run = &env;
+  }
   Caffe__SolverParameter *param = NULL;
-  CREMA_TRY(solver_param_load(solver_path, &param, err));
+  CREMA_TRY(solver_param_load(solver_path, run->log_level, &param, err));
   crema_status st = cfg->type ? set_type(param, cfg->type, err) : CREMA_OK;
   if (st == CREMA_OK && cfg->has_seed && !param->has_random_seed) {
     param->has_random_seed = 1;
@@ -68,7 +74,7 @@ crema_status crema_solver_open(const char *solver_path, const crema_solver_confi
     protobuf_c_message_free_unpacked(&param->base, NULL);
     return CREMA_ERR_NOMEM;
   }
-  st = solver_create_nets(param, cfg->observable, &cs->s, err);
+  st = solver_create_nets(param, cfg->observable, run, &cs->s, err);
   if (st == CREMA_OK)
     st = wrap_nets(cs, err);
   if (st != CREMA_OK) {

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/options.h"
 #include "graph/weights.h"
 #include "io/binary.h"
 #include "io/file.h"
@@ -42,7 +43,7 @@ static int is_directory(const char *path) {
 
 /* Caffe's UpgradeSnapshotPrefixProperty. */
 static crema_status default_snapshot_prefix(Caffe__SolverParameter *p, const char *path,
-                                            crema_error *err) {
+                                            crema_log_level level, crema_error *err) {
   char *stem_path = path_without_extension(path, err);
   if (!stem_path)
     return CREMA_ERR_NOMEM;
@@ -50,7 +51,7 @@ static crema_status default_snapshot_prefix(Caffe__SolverParameter *p, const cha
   if (!p->snapshot_prefix) {
     prefix = stem_path;
     stem_path = NULL;
-    LOG_INFO("snapshot_prefix was not specified and is set to %s", prefix);
+    LOG_INFO_AT(level, "snapshot_prefix was not specified and is set to %s", prefix);
   } else if (is_directory(p->snapshot_prefix)) {
     const char *stem = strrchr(stem_path, '/');
     stem = stem ? stem + 1 : stem_path;
@@ -63,7 +64,7 @@ static crema_status default_snapshot_prefix(Caffe__SolverParameter *p, const cha
     }
     int has_slash = plen > 0 && p->snapshot_prefix[plen - 1] == '/';
     snprintf(prefix, len, "%s%s%s", p->snapshot_prefix, has_slash ? "" : "/", stem);
-    LOG_INFO("snapshot_prefix is a directory and is set to %s", prefix);
+    LOG_INFO_AT(level, "snapshot_prefix is a directory and is set to %s", prefix);
   }
   free(stem_path);
   if (prefix) {
@@ -73,9 +74,10 @@ static crema_status default_snapshot_prefix(Caffe__SolverParameter *p, const cha
   return CREMA_OK;
 }
 
-crema_status solver_param_load(const char *path, Caffe__SolverParameter **out, crema_error *err) {
-  CREMA_TRY(solver_param_read_text(path, out, err));
-  crema_status st = default_snapshot_prefix(*out, path, err);
+crema_status solver_param_load(const char *path, crema_log_level level,
+                               Caffe__SolverParameter **out, crema_error *err) {
+  CREMA_TRY(solver_param_read_text(path, level, out, err));
+  crema_status st = default_snapshot_prefix(*out, path, level, err);
   if (st != CREMA_OK) {
     protobuf_c_message_free_unpacked(&(*out)->base, NULL);
     *out = NULL;
@@ -85,7 +87,9 @@ crema_status solver_param_load(const char *path, Caffe__SolverParameter **out, c
 
 /* ---- construction ----------------------------------------------------- */
 
-static void log_solver_param(const Caffe__SolverParameter *p) {
+static void log_solver_param(const Caffe__SolverParameter *p, crema_log_level level) {
+  if (level > CREMA_LOG_INFO)
+    return;
   char *text = NULL;
   crema_error ignored = {0};
   if (txt_print(&p->base, &text, NULL, &ignored) == CREMA_OK) {
@@ -117,6 +121,7 @@ static crema_status merge_state(merged_state *m, const solver *s, Caffe__Phase p
   net_options_init(&m->opts, phase);
   m->opts.seed = seed;
   m->opts.observable = s->observable;
+  m->opts.run = s->opts;
   m->opts.backward = phase == CAFFE__PHASE__TRAIN;
   if (phase == CAFFE__PHASE__TRAIN && s->comm) {
     m->opts.shard_rank = s->comm->rank;
@@ -154,7 +159,7 @@ static crema_status build_net(const solver *s, const Caffe__NetParameter *np, Ca
                               crema_error *err) {
   merged_state m;
   CREMA_TRY(merge_state(&m, s, phase, seed, np->state, solver_state, err));
-  crema_status st = net_create(np, &m.opts, out, err);
+  crema_status st = net_open_param(np, NULL, s->weights, &m.opts, out, err);
   free(m.stages);
   return st;
 }
@@ -163,7 +168,7 @@ static crema_status build_net_from_file(const solver *s, const char *path, Caffe
                                         uint32_t seed, const Caffe__NetState *solver_state,
                                         net **out, crema_error *err) {
   Caffe__NetParameter *np = NULL;
-  CREMA_TRY(net_param_read_text(path, &np, err));
+  CREMA_TRY(net_param_read_text(path, s->opts.log_level, &np, err));
   crema_status st = build_net(s, np, phase, seed, solver_state, out, err);
   protobuf_c_message_free_unpacked(&np->base, NULL);
   return st;
@@ -178,17 +183,18 @@ static crema_status init_train_net(solver *s, uint32_t seed, crema_error *err) {
                       count ? "more than one train net is specified"
                             : "no train net is specified: set one of these fields");
   if (p->train_net_param) {
-    LOG_INFO("Creating training net specified in train_net_param.");
+    LOG_INFO_AT(s->opts.log_level, "Creating training net specified in train_net_param.");
     return build_net(s, p->train_net_param, CAFFE__PHASE__TRAIN, seed, p->train_state,
                      &s->train, err);
   }
   if (p->net_param) {
-    LOG_INFO("Creating training net specified in net_param.");
+    LOG_INFO_AT(s->opts.log_level, "Creating training net specified in net_param.");
     return build_net(s, p->net_param, CAFFE__PHASE__TRAIN, seed, p->train_state, &s->train,
                      err);
   }
   const char *file = p->train_net ? p->train_net : p->net;
-  LOG_INFO("Creating training net from %s file: %s", p->train_net ? "train_net" : "net", file);
+  LOG_INFO_AT(s->opts.log_level, "Creating training net from %s file: %s",
+              p->train_net ? "train_net" : "net", file);
   return build_net_from_file(s, file, CAFFE__PHASE__TRAIN, seed, p->train_state, &s->train,
                              err);
 }
@@ -224,17 +230,17 @@ static crema_status init_test_net(solver *s, int i, uint32_t seed, crema_error *
   const int nfiles = (int)p->n_test_net;
   crema_status st;
   if (i < nparams) {
-    LOG_INFO("Creating test net (#%d) specified by test_net_param", i);
+    LOG_INFO_AT(s->opts.log_level, "Creating test net (#%d) specified by test_net_param", i);
     st = build_net(s, p->test_net_param[i], CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
   } else if (i < nparams + nfiles) {
     const char *file = p->test_net[i - nparams];
-    LOG_INFO("Creating test net (#%d) specified by test_net file: %s", i, file);
+    LOG_INFO_AT(s->opts.log_level, "Creating test net (#%d) specified by test_net file: %s", i, file);
     st = build_net_from_file(s, file, CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
   } else if (p->net_param) {
-    LOG_INFO("Creating test net (#%d) specified by net_param", i);
+    LOG_INFO_AT(s->opts.log_level, "Creating test net (#%d) specified by net_param", i);
     st = build_net(s, p->net_param, CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
   } else {
-    LOG_INFO("Creating test net (#%d) specified by net file: %s", i, p->net);
+    LOG_INFO_AT(s->opts.log_level, "Creating test net (#%d) specified by net file: %s", i, p->net);
     st = build_net_from_file(s, p->net, CAFFE__PHASE__TEST, seed, ts, &s->tests[i], err);
   }
   if (st != CREMA_OK)
@@ -331,13 +337,30 @@ static uint32_t solver_seed(const Caffe__SolverParameter *p) {
   return (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec ^ ((uint32_t)getpid() << 16);
 }
 
-static crema_status load_listed_weights(solver *s, crema_error *err) {
-  if (!is_root(s))
-    return CREMA_OK; /* rank 0's weights are sent to the others */
+/* The solver's weights files (each entry may list several, separated by
+ * commas) as the one list every net opens with, logged as Caffe's
+ * CopyLayers logs them.  None on ranks other than 0: rank 0's weights
+ * are sent to them. */
+static crema_status list_weights(solver *s, crema_error *err) {
+  if (!is_root(s) || s->param->n_weights == 0)
+    return CREMA_OK;
+  size_t len = 1;
+  for (size_t w = 0; w < s->param->n_weights; w++)
+    if (!size_add(len, strlen(s->param->weights[w]) + 1, &len))
+      return crema_fail(err, CREMA_ERR_NOMEM, "solver: weights list too long");
+  if (!(s->weights = crema_malloc(len, err)))
+    return CREMA_ERR_NOMEM;
+  s->weights[0] = '\0';
   for (size_t w = 0; w < s->param->n_weights; w++) {
-    CREMA_TRY(solver_load_weights(s->train, s->param->weights[w], err));
-    for (int t = 0; t < s->ntests; t++)
-      CREMA_TRY(solver_load_weights(s->tests[t], s->param->weights[w], err));
+    if (w)
+      strcat(s->weights, ",");
+    strcat(s->weights, s->param->weights[w]);
+  }
+  for (const char *p = s->weights; *p;) {
+    size_t n = strcspn(p, ",");
+    if (n)
+      LOG_INFO_AT(s->opts.log_level, "Finetuning from %.*s", (int)n, p);
+    p += n + (p[n] == ',');
   }
   return CREMA_OK;
 }
@@ -357,16 +380,16 @@ static crema_status alloc_sum_buffer(solver *s, crema_error *err) {
 }
 
 static crema_status solver_init(solver *s, crema_error *err) {
-  log_solver_param(s->param);
+  log_solver_param(s->param, s->opts.log_level);
   CREMA_TRY(check_solver_param(s, err));
   if (s->param->solver_mode == CAFFE__SOLVER_PARAMETER__SOLVER_MODE__GPU)
-    LOG_WARN("solver_mode GPU requested: crema runs on the CPU");
+    LOG_WARN_AT(s->opts.log_level, "solver_mode GPU requested: crema runs on the CPU");
   /* Each rank draws its own dropout masks and crops, as Caffe's. */
   const uint32_t seed = solver_seed(s->param) + (s->comm ? (uint32_t)s->comm->rank : 0u);
+  CREMA_TRY(list_weights(s, err));
   CREMA_TRY(init_train_net(s, seed, err));
   CREMA_TRY(init_test_nets(s, seed, err));
-  LOG_INFO("Solver scaffolding done.");
-  CREMA_TRY(load_listed_weights(s, err));
+  LOG_INFO_AT(s->opts.log_level, "Solver scaffolding done.");
   CREMA_TRY(collect_learnable(s, err));
   CREMA_TRY(update_rule_init(&s->rule, s->param, s->params, s->nparams, err));
   s->losses = crema_calloc((size_t)s->param->average_loss, sizeof(float), err);
@@ -376,7 +399,9 @@ static crema_status solver_init(solver *s, crema_error *err) {
 }
 
 crema_status solver_create(Caffe__SolverParameter *param, solver **out, crema_error *err) {
-  return solver_create_nets(param, 0, out, err);
+  crema_options run;
+  crema_options_from_env(&run);
+  return solver_create_nets(param, 0, &run, out, err);
 }
 
 /* ---- data-parallel collectives --------------------------------------- */
@@ -438,9 +463,9 @@ static crema_status check_replicas(solver *s, crema_error *err) {
   int first;
   CREMA_TRY(first_flagged(s->comm, mine != root, &first, err));
   if (first < 0)
-    LOG_INFO("The trained weights are identical on all %d ranks", s->comm->size);
+    LOG_INFO_AT(s->opts.log_level, "The trained weights are identical on all %d ranks", s->comm->size);
   else
-    LOG_WARN("The trained weights of rank %d differ from rank 0's; rank 0's are saved", first);
+    LOG_WARN_AT(s->opts.log_level, "The trained weights of rank %d differ from rank 0's; rank 0's are saved", first);
   return CREMA_OK;
 }
 
@@ -486,8 +511,22 @@ static crema_status sum_over_ranks(solver *s, float *loss, crema_error *err) {
   return CREMA_OK;
 }
 
-static crema_status solver_new(Caffe__SolverParameter *param, int observable, dist *comm,
-                               solver **out, crema_error *err) {
+/* The solver's copy of run (NULL: the defaults). */
+static crema_status set_run_options(solver *s, const crema_options *run, crema_error *err) {
+  crema_options_init(&s->opts);
+  if (!run)
+    return CREMA_OK;
+  s->opts = *run;
+  s->opts.conv_engine = NULL;
+  if (run->conv_engine && !(s->conv_engine = crema_strdup(run->conv_engine, err)))
+    return CREMA_ERR_NOMEM;
+  s->opts.conv_engine = s->conv_engine;
+  return CREMA_OK;
+}
+
+static crema_status solver_new(Caffe__SolverParameter *param, int observable,
+                               const crema_options *run, dist *comm, solver **out,
+                               crema_error *err) {
   *out = NULL;
   solver *s = crema_calloc(1, sizeof *s, err);
   crema_status st = CREMA_ERR_NOMEM;
@@ -495,7 +534,9 @@ static crema_status solver_new(Caffe__SolverParameter *param, int observable, di
     s->param = param;
     s->observable = observable;
     s->comm = comm;
-    st = solver_init(s, err);
+    st = set_run_options(s, run, err);
+    if (st == CREMA_OK)
+      st = solver_init(s, err);
   } else {
     protobuf_c_message_free_unpacked(&param->base, NULL);
   }
@@ -512,14 +553,16 @@ static crema_status solver_new(Caffe__SolverParameter *param, int observable, di
   return CREMA_OK;
 }
 
-crema_status solver_create_nets(Caffe__SolverParameter *param, int observable, solver **out,
-                                crema_error *err) {
-  return solver_new(param, observable, NULL, out, err);
+crema_status solver_create_nets(Caffe__SolverParameter *param, int observable,
+                                const crema_options *run, solver **out, crema_error *err) {
+  return solver_new(param, observable, run, NULL, out, err);
 }
 
 crema_status solver_create_dist(Caffe__SolverParameter *param, dist *comm, solver **out,
                                 crema_error *err) {
-  return solver_new(param, 0, comm, out, err);
+  crema_options run;
+  crema_options_from_env(&run);
+  return solver_new(param, 0, &run, comm, out, err);
 }
 
 void solver_free(solver *s) {
@@ -533,31 +576,11 @@ void solver_free(solver *s) {
   free(s->params);
   free(s->losses);
   free(s->sum_buf);
+  free(s->conv_engine);
+  free(s->weights);
   if (s->param)
     protobuf_c_message_free_unpacked(&s->param->base, NULL);
   free(s);
-}
-
-/* ---- weights ---------------------------------------------------------- */
-
-crema_status solver_load_weights(net *n, const char *list, crema_error *err) {
-  const char *p = list;
-  for (;;) {
-    const char *comma = strchr(p, ',');
-    size_t len = comma ? (size_t)(comma - p) : strlen(p);
-    char *name = crema_malloc(len + 1, err);
-    if (!name)
-      return CREMA_ERR_NOMEM;
-    memcpy(name, p, len);
-    name[len] = '\0';
-    LOG_INFO("Finetuning from %s", name);
-    crema_status st = net_load_weights(n, name, err);
-    free(name);
-    CREMA_TRY(st);
-    if (!comma)
-      return CREMA_OK;
-    p = comma + 1;
-  }
 }
 
 /* ---- snapshots -------------------------------------------------------- */
@@ -597,11 +620,11 @@ crema_status solver_snapshot(solver *s, crema_error *err) {
   char *state = model ? snapshot_filename(s, ".solverstate", err) : NULL;
   crema_status st = state ? CREMA_OK : CREMA_ERR_NOMEM;
   if (st == CREMA_OK) {
-    LOG_INFO("Snapshotting to binary proto file %s", model);
+    LOG_INFO_AT(s->opts.log_level, "Snapshotting to binary proto file %s", model);
     st = save_model(s->train, model, s->param->snapshot_diff, err);
   }
   if (st == CREMA_OK) {
-    LOG_INFO("Snapshotting solver state to binary proto file %s", state);
+    LOG_INFO_AT(s->opts.log_level, "Snapshotting solver state to binary proto file %s", state);
     st = solver_state_write(state, s->iter, model, s->current_step, s->rule.history,
                             s->rule.nhistory, err);
   }
@@ -629,7 +652,7 @@ static crema_status restore_local(solver *s, const char *state_path, crema_error
     free(model);
   }
   if (rc == CREMA_OK) {
-    LOG_INFO("SGDSolver: restoring history");
+    LOG_INFO_AT(s->opts.log_level, "SGDSolver: restoring history");
     rc = solver_state_copy_history(st, state_path, s->rule.history, s->rule.nhistory, err);
   }
   if (rc == CREMA_OK) {
@@ -720,7 +743,7 @@ static void log_test_scores(const solver *s, const net *tn, int k, const float *
       char loss_msg[96] = "";
       if (w != 0)
         snprintf(loss_msg, sizeof loss_msg, " (* %g = %g loss)", (double)w, (double)(w * mean));
-      LOG_INFO("    Test net output #%d: %s = %g%s", idx, tn->blobs[id]->name, (double)mean,
+      LOG_INFO_AT(s->opts.log_level, "    Test net output #%d: %s = %g%s", idx, tn->blobs[id]->name, (double)mean,
                loss_msg);
     }
   }
@@ -748,7 +771,7 @@ static crema_status run_test_batches(solver *s, int k, float *scores, float *los
 }
 
 static crema_status test_net(solver *s, int k, crema_error *err) {
-  LOG_INFO("Iteration %d, Testing net (#%d)", s->iter, k);
+  LOG_INFO_AT(s->opts.log_level, "Iteration %d, Testing net (#%d)", s->iter, k);
   net *tn = s->tests[k];
   CREMA_TRY(share_trained_layers(tn, s->train, err));
   size_t nscores = output_value_count(tn);
@@ -758,10 +781,10 @@ static crema_status test_net(solver *s, int k, crema_error *err) {
   float loss = 0;
   crema_status st = run_test_batches(s, k, scores, &loss, err);
   if (st == CREMA_OK && s->requested_early_exit) {
-    LOG_INFO("Test interrupted.");
+    LOG_INFO_AT(s->opts.log_level, "Test interrupted.");
   } else if (st == CREMA_OK) {
     if (s->param->test_compute_loss)
-      LOG_INFO("Test loss: %g", (double)(loss / (float)s->param->test_iter[k]));
+      LOG_INFO_AT(s->opts.log_level, "Test loss: %g", (double)(loss / (float)s->param->test_iter[k]));
     log_test_scores(s, tn, k, scores);
   }
   free(scores);
@@ -802,7 +825,7 @@ static void log_train_outputs(const solver *s) {
       if (w != 0)
         snprintf(loss_msg, sizeof loss_msg, " (* %g = %g loss)", (double)w,
                  (double)(w * b->data[c]));
-      LOG_INFO("    Train net output #%d: %s = %g%s", score_index++, b->name,
+      LOG_INFO_AT(s->opts.log_level, "    Train net output #%d: %s = %g%s", score_index++, b->name,
                (double)b->data[c], loss_msg);
     }
   }
@@ -812,7 +835,7 @@ static void display_iteration(solver *s) {
   const double now = now_seconds();
   const float lapse = (float)(now - s->timer_start);
   const float per_s = (float)(s->iter - s->iterations_last) / (lapse != 0 ? lapse : 1);
-  LOG_INFO("Iteration %d (%g iter/s, %gs/%d iters), loss = %g", s->iter, (double)per_s,
+  LOG_INFO_AT(s->opts.log_level, "Iteration %d (%g iter/s, %gs/%d iters), loss = %g", s->iter, (double)per_s,
            (double)lapse, s->param->display, (double)s->smoothed_loss);
   s->timer_start = now;
   s->iterations_last = s->iter;
@@ -829,7 +852,7 @@ static crema_status apply_update(solver *s, int display, crema_error *err) {
   CREMA_TRY(lr_policy_rate(s->param, s->iter, &s->current_step, &rate, err));
   s->rate = rate;
   if (display)
-    LOG_INFO("Iteration %d, lr = %g", s->iter, (double)rate);
+    LOG_INFO_AT(s->opts.log_level, "Iteration %d, lr = %g", s->iter, (double)rate);
   s->diffs_cleared = update_apply(&s->rule, s->params, s->nparams, rate, s->iter, 1);
   return CREMA_OK;
 }
@@ -897,9 +920,12 @@ crema_status solver_step(solver *s, int iters, crema_error *err) {
       if (s->requested_early_exit)
         break;
     }
-    /* The update's BLAS calls too run on this thread (math/blas.h). */
+    /* The update's BLAS calls too run on this thread (math/blas.h), and
+     * its loops on the solver's team. */
     const int blas = blas_threads_enter();
+    const options_scope scope = options_enter(&s->opts);
     crema_status st = train_iteration(s, start_iter, err);
+    options_leave(scope);
     blas_threads_leave(blas);
     if (st != CREMA_OK) {
       crema_error_prefix(err, "iteration %d: ", s->iter);
@@ -930,14 +956,14 @@ static crema_status final_display(solver *s, int start_iter, crema_error *err) {
     loss *= 1.0f / (float)s->comm->size;
   }
   update_smoothed_loss(s, loss, start_iter);
-  LOG_INFO("Iteration %d, loss = %g", s->iter, (double)s->smoothed_loss);
+  LOG_INFO_AT(s->opts.log_level, "Iteration %d, loss = %g", s->iter, (double)s->smoothed_loss);
   return CREMA_OK;
 }
 
 crema_status solver_solve(solver *s, crema_error *err) {
   const Caffe__SolverParameter *p = s->param;
-  LOG_INFO("Solving %s", s->train->name ? s->train->name : "");
-  LOG_INFO("Learning Rate Policy: %s", p->lr_policy);
+  LOG_INFO_AT(s->opts.log_level, "Solving %s", s->train->name ? s->train->name : "");
+  LOG_INFO_AT(s->opts.log_level, "Learning Rate Policy: %s", p->lr_policy);
   s->requested_early_exit = 0;
   const int start_iter = s->iter;
   CREMA_TRY(solver_step(s, p->max_iter - s->iter, err));
@@ -946,13 +972,13 @@ crema_status solver_solve(solver *s, crema_error *err) {
   if (p->snapshot_after_train && (!p->snapshot || s->iter % p->snapshot != 0))
     CREMA_TRY(solver_snapshot(s, err));
   if (s->requested_early_exit) {
-    LOG_INFO("Optimization stopped early.");
+    LOG_INFO_AT(s->opts.log_level, "Optimization stopped early.");
     return CREMA_OK;
   }
   if (p->display && s->iter % p->display == 0)
     CREMA_TRY(final_display(s, start_iter, err));
   if (p->test_interval && s->iter % p->test_interval == 0)
     CREMA_TRY(solver_test_all(s, err));
-  LOG_INFO("Optimization Done.");
+  LOG_INFO_AT(s->opts.log_level, "Optimization Done.");
   return CREMA_OK;
 }

@@ -35,6 +35,13 @@ typedef struct solver {
    * whoever shows them must first put the steps back. */
   int diffs_cleared;
   int observable;                 /* nets built with net_options.observable */
+  /* Runtime settings of its nets and its own update loops; opts.conv_engine
+   * is the solver's copy. */
+  crema_options opts;
+  char *conv_engine;
+  /* param->weights as one comma-separated list, which every net opens
+   * with (graph/weights.h's net_open_param); NULL: none, or not rank 0. */
+  char *weights;
 
   /* Data-parallel training (NULL: one process).  Every rank builds the
    * train net with its shard of the data and seed random_seed + rank;
@@ -61,19 +68,23 @@ typedef struct solver {
 /* Reads a solver prototxt (legacy solver_type upgraded; a missing
  * snapshot_prefix becomes the solver file's name without extension, a
  * directory prefix gets the file's stem appended, as Caffe). */
-crema_status solver_param_load(const char *path, Caffe__SolverParameter **out, crema_error *err);
+crema_status solver_param_load(const char *path, crema_log_level level,
+                               Caffe__SolverParameter **out, crema_error *err);
 
 /* Builds the solver; takes ownership of param (freed even on failure).
  * Nets named by file are read relative to the working directory, as Caffe.
  * Loads the weights listed in param->weights (comma-separated lists
- * allowed) into the train and test nets. */
+ * allowed) into the train and test nets.  The runtime options are the
+ * environment's (crema_options_from_env, read here once), as the crema
+ * command's. */
 crema_status solver_create(Caffe__SolverParameter *param, solver **out, crema_error *err);
-/* The same, with observable = 1 building every net with
- * net_options.observable (a host such as the Python module reads the test
- * nets' blobs and runs layer ranges). */
-crema_status solver_create_nets(Caffe__SolverParameter *param, int observable, solver **out,
-                                crema_error *err);
-/* The same for one rank of data-parallel training: collective (every rank
+/* The same with the runtime options run (NULL: the defaults) and, with
+ * observable = 1, every net built with net_options.observable (a host
+ * such as the Python module reads the test nets' blobs and runs layer
+ * ranges). */
+crema_status solver_create_nets(Caffe__SolverParameter *param, int observable,
+                                const crema_options *run, solver **out, crema_error *err);
+/* solver_create for one rank of data-parallel training: collective (every rank
  * of comm calls it).  Only rank 0 loads param->weights; its weights then
  * reach every rank.  A rank's failure fails every rank's call (naming the
  * rank), so that all can stop. */
@@ -101,9 +112,5 @@ void solver_settle_diffs(solver *s);
 crema_status solver_snapshot(solver *s, crema_error *err);
 /* One pass over every test net. */
 crema_status solver_test_all(solver *s, crema_error *err);
-
-/* Loads comma-separated .caffemodel files into net, logging "Finetuning
- * from" as Caffe. */
-crema_status solver_load_weights(net *n, const char *list, crema_error *err);
 
 #endif

@@ -81,6 +81,10 @@ crema_status solver_state_copy_history(const Caffe__SolverState *st, const char 
 char *solver_state_learned_net_path(const Caffe__SolverState *st, const char *state_path,
                                     crema_error *err) {
   const char *name = st->learned_net;
+  if (!name || !name[0]) {
+    crema_fail(err, CREMA_ERR_INVALID, "%s: the solver state names no learned net", state_path);
+    return NULL;
+  }
   if (name[0] == '/' || access(name, F_OK) == 0)
     return crema_strdup(name, err);
   const char *slash = strrchr(state_path, '/');

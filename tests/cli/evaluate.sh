@@ -64,10 +64,29 @@ grep -q "^ISIC_0000002 *missing prediction" "$work/out" || fail "missing row: $(
 grep -q "^missing predictions (1): ISIC_0000002$" "$work/out" || fail "no missing list"
 grep -q "^failed prediction ISIC_0000004: .*32x32.*64x64" "$work/out" ||
   fail "no size mismatch report: $(cat "$work/out")"
+grep -q "^failed prediction ISIC_0000004: .*pred/ISIC_0000004_segmentation.png: size mismatch: .*32x32.*64x64" \
+  "$work/out" || fail "size mismatch not named with the file: $(grep failed "$work/out")"
+grep -q "^ISIC_0000004 *size mismatch (scored 0)" "$work/out" || fail "no size mismatch row"
 grep -q '^mean (6) *0.6667 ' "$work/out" || fail "mean row: $(grep mean "$work/out")"
 grep -q "skipped 'README.txt'" "$work/err" || fail "README.txt not reported: $(cat "$work/err")"
 grep -q '^ISIC_0000002,0.000000,.*,missing$' "$work/problems.csv" || fail "CSV missing row"
 grep -q '^ISIC_0000004,0.000000,.*,failed$' "$work/problems.csv" || fail "CSV failed row"
+
+# --- evaluate --only-predicted: the missing prediction left out, the failed one kept ---
+expect_status 1 "evaluate --only-predicted" "$CREMA_BIN" evaluate --truth "$work/a" \
+  --pred "$work/pred" --only-predicted
+grep -q '^mean (5) *0.8000 ' "$work/out" || fail "only-predicted mean: $(grep mean "$work/out")"
+grep -q "ISIC_0000002" "$work/out" && fail "left-out image listed: $(cat "$work/out")"
+grep -q "1 truth mask without a prediction left out" "$work/err" ||
+  fail "left-out count not said: $(cat "$work/err")"
+rm "$work/pred/ISIC_0000004_segmentation.png"
+expect_status 0 "evaluate --only-predicted, all present scored" "$CREMA_BIN" evaluate \
+  --truth "$work/a" --pred "$work/pred" --only-predicted
+grep -q '^mean (4) *1.0000 ' "$work/out" || fail "only-predicted mean: $(grep mean "$work/out")"
+mkdir "$work/nopred"
+expect_status 1 "evaluate --only-predicted, no prediction" "$CREMA_BIN" evaluate \
+  --truth "$work/a" --pred "$work/nopred" --only-predicted
+expect_one_line_error evaluate "no prediction in"
 
 # --- evaluate: folders that are not there, or hold no masks ---
 expect_status 1 "evaluate no truth folder" "$CREMA_BIN" evaluate --truth "$work/none" \

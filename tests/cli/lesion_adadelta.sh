@@ -3,12 +3,16 @@
 # (models/lesion/bundled) at 48x48, 6 iterations from filler-initialised
 # weights on synthetic images.  Its first steps are large (the loss
 # quadruples, then falls), which magnifies any difference in the gradients:
-# with the classic Winograd points the default engine's loss ended 8e-4
-# away from Caffe's while gemm's stayed within 7e-5.  Every iteration's
-# loss under the default engine, gemm, direct and the portable kernels
-# must be within 2e-4 of gemm's (im2col + SGEMM, Caffe's own way); forced
-# Winograd (which auto does not pick for these 8- to 64-channel layers)
-# is printed, not checked.
+# AdaDelta's first updates are nearly +-sqrt(delta / (1 - momentum))
+# whatever a gradient's size, so rounding in a small component moves its
+# weight as much as a large one's, and near ties in the max pools and
+# ReLUs flip with it.  With the classic Winograd points the default
+# engine's loss ended 8e-4 away from Caffe's while gemm's stayed within
+# 7e-5; with Winograd's gradients forced onto every 3x3 layer, 1.6e-3 (it
+# now keeps gemm's where it is not faster, see math/winograd.c).  Every
+# iteration's loss under the default engine, forced Winograd, direct and
+# the portable kernels must be within 2e-4 of gemm's (im2col + SGEMM,
+# Caffe's own way).
 set -u
 : "${CREMA_BIN:?CREMA_BIN must point at the crema binary}"
 : "${CREMA_TEST_DATA:?CREMA_TEST_DATA must point at tests/data}"
@@ -53,7 +57,6 @@ for run in auto direct generic winograd; do
     { d = ($4 - $2) / $2; if (d < 0) d = -d; if (d > m) m = d; n++ }
     END { if (n != 6) print "missing"; else printf "%.3g\n", m + 0 }')
   echo "AdaDelta lesion 48x48 under $run: max rel loss difference from gemm $worst"
-  [ "$run" = winograd ] && continue
   awk -v w="$worst" 'BEGIN { exit !(w != "missing" && w + 0 <= 2e-4) }' ||
     fail "$run: losses $(tr '\n' ' ' <"$run.loss") against gemm's $(tr '\n' ' ' <gemm.loss)"
 done

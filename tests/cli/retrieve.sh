@@ -28,11 +28,15 @@ layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
 layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
 layer { name: "gap" type: "Pooling" bottom: "conv" top: "gap"
   pooling_param { pool: AVE global_pooling: true } }
+layer { name: "bil" type: "Bilinear" bottom: "conv" bottom: "conv" top: "bil" }
+layer { name: "bil_sqrt" type: "SignedSqrt" bottom: "bil" top: "bil_sqrt" }
+layer { name: "bil_l2" type: "L2Normalize" bottom: "bil_sqrt" top: "bil_l2" }
+layer { name: "both" type: "Concat" bottom: "gap" bottom: "bil_l2" top: "both" }
 layer { name: "sil" type: "Silence" bottom: "label" }
 NET
   "$CREMA_BIN" init --model net.prototxt --output w.caffemodel 2>/dev/null || fail "init"
-  "$CREMA_BIN" extract-features w.caffemodel net.prototxt gap,conv feats,spatial 2 lmdb \
-    --keep-source 2>err || { fail "extract-features"; cat err >&2; }
+  "$CREMA_BIN" extract-features w.caffemodel net.prototxt gap,conv,bil_l2,both \
+    feats,spatial,bil,both 2 lmdb --keep-source 2>err || { fail "extract-features"; cat err >&2; }
 }
 retrieve_fixture
 [ -f feats/data.mdb ] && [ -f spatial/data.mdb ] || fail "feature databases missing"
@@ -88,6 +92,42 @@ expect_status 0 "html" "$CREMA_BIN" retrieve --features feats --queries feats --
 grep -q 'data:image/png;base64,' page.html || fail "no embedded image"
 grep -q 'malignant' page.html || fail "no diagnosis in the page"
 [ "$(grep -o 'class="heat"' page.html | wc -l)" -eq 32 ] || fail "heat maps: 8 x (1 + 3) wanted"
+
+# The heat maps add up to the scores: each neighbour's map sum (printed
+# under its cosine) against the cosine, for descriptors that are all
+# pooled features (global average; bilinear, signed sqrt, L2), and a part
+# of it for the concatenation (the bilinear part at offset 8).
+heat_sums() { # PAGE MODE: MODE "all" (sum = score) or "part" (0 < sum < score)
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import re, sys
+page = open(sys.argv[1]).read()
+pairs = re.findall(r'class="score">([-0-9.e]+)</span><br>map sum <span class="heatsum">'
+                   r'([-0-9.e]+)<', page)
+assert len(pairs) == 24, len(pairs)
+for score, total in ((float(a), float(b)) for a, b in pairs):
+    if sys.argv[2] == "all":
+        assert abs(score - total) < 1e-4, (score, total)
+    else:
+        assert 0 < total < score + 1e-6, (score, total)
+PY
+}
+heat_sums page.html all || fail "average: the maps do not add up to the scores"
+expect_status 0 "html bilinear" "$CREMA_BIN" retrieve --features bil --queries bil --k 3 \
+  --exclude-self --html bil.html --images imgs --heat spatial --query-heat spatial
+heat_sums bil.html all || fail "bilinear: the maps do not add up to the scores"
+expect_status 0 "html concat" "$CREMA_BIN" retrieve --features both --queries both --k 3 \
+  --exclude-self --html both.html --images imgs --heat spatial --query-heat spatial \
+  --heat-pool bilinear --heat-offset 8
+heat_sums both.html part || fail "concatenation: the maps are not a part of the scores"
+expect_status 1 "which part" "$CREMA_BIN" retrieve --features both --queries both \
+  --html x.html --heat spatial --query-heat spatial
+expect_one_line_error retrieve "--heat-pool and --heat-offset"
+expect_status 1 "offset needed" "$CREMA_BIN" retrieve --features both --queries both \
+  --html x.html --heat spatial --query-heat spatial --heat-pool bilinear
+expect_one_line_error retrieve "give --heat-offset"
+expect_status 1 "offset too far" "$CREMA_BIN" retrieve --features both --queries both \
+  --html x.html --heat spatial --query-heat spatial --heat-pool bilinear --heat-offset 9
+expect_one_line_error retrieve "end past"
 
 # Usage errors.
 expect_status 1 "no queries" "$CREMA_BIN" retrieve --features feats

@@ -22,13 +22,15 @@ layer { name: "data" type: "Data" top: "data" top: "label"
   transform_param { scale: 0.00390625 } data_param { source: "db" batch_size: 4 backend: LMDB } }
 layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
   convolution_param { num_output: 4 kernel_size: 3 stride: 2 weight_filler { type: "xavier" } } }
-layer { name: "gap" type: "Pooling" bottom: "conv" top: "gap"
-  pooling_param { pool: AVE global_pooling: true } }
+layer { name: "bil" type: "Bilinear" bottom: "conv" bottom: "conv" top: "bil" }
+layer { name: "bil_sqrt" type: "SignedSqrt" bottom: "bil" top: "bil_sqrt" }
+layer { name: "bil_l2" type: "L2Normalize" bottom: "bil_sqrt" top: "bil_l2" }
 layer { name: "sil" type: "Silence" bottom: "label" }
 NET
 "$CREMA_BIN" init --model net.prototxt --output w.caffemodel 2>/dev/null || fail "init"
-"$CREMA_BIN" extract-features w.caffemodel net.prototxt gap,conv feats,spatial 1 lmdb \
+"$CREMA_BIN" extract-features w.caffemodel net.prototxt bil_l2,conv feats,spatial 1 lmdb \
   --keep-source 2>/dev/null || fail "extract-features"
+# A bilinear descriptor (signed square root, L2) and its heat maps.
 "$CREMA_BIN" retrieve --features feats --queries feats --k 2 --exclude-self --eval \
   --html page.html --images imgs --heat spatial --query-heat spatial \
   --class-names benign,malignant >/dev/null || fail "retrieve --html"

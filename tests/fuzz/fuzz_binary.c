@@ -1,22 +1,18 @@
-/* libFuzzer harness for binary NetParameter files and the legacy upgrades.
- *
- * Not part of `make check`.  Build and run from a configured build tree:
- *   make fuzz-binary
- *   ./fuzz_binary -max_total_time=300 -close_fd_mask=2 \
- *       $(srcdir)/tests/fuzz/corpus_binary
- * Any bytes that decode as a NetParameter must upgrade (or fail with a
- * message), re-encode, and have every parameter blob either convert to a blob
- * or be refused; nothing may crash or leak. */
+/* libFuzzer harness for binary NetParameter files (.caffemodel, binary
+ * net definitions) and the legacy upgrades.  Any bytes that decode as a
+ * NetParameter must upgrade (or fail with a message), re-encode, and have
+ * every parameter blob either convert to a blob or be refused; the same
+ * bytes as a file go through the wire-format weights reader that loading
+ * weights uses.  Nothing may crash or leak. */
 #include "config.h"
 
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+#include "fuzz.h"
 
 #include "caffe.pb-c.h"
 #include "core/blob.h"
 #include "io/blobproto.h"
 #include "io/upgrade.h"
+#include "io/weights_source.h"
 
 static void convert_blobs(const Caffe__NetParameter *net) {
   crema_error err;
@@ -46,9 +42,38 @@ static void repack(const ProtobufCMessage *m) {
   free(buf);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* What net_open does with a weights file: every blob's header, then its
+ * values into a buffer of the counted size. */
+static void read_weights(const uint8_t *data, size_t size) {
+  crema_error err;
+  weights_source *ws = NULL;
+  crema_status st =
+      weights_source_open(fuzz_write_file(data, size, ".caffemodel"), CREMA_LOG_NONE, &ws, &err);
+  fuzz_expect_message(st, &err);
+  if (st != CREMA_OK)
+    return;
+  for (size_t k = 0; k < weights_source_num_layers(ws); k++) {
+    (void)weights_source_layer_name(ws, k);
+    for (size_t j = 0; j < weights_source_num_blobs(ws, k); j++) {
+      const Caffe__BlobProto *h;
+      st = weights_source_blob(ws, k, j, &h, &err);
+      fuzz_expect_message(st, &err);
+      if (st != CREMA_OK)
+        continue;
+      size_t n = h->n_double_data ? h->n_double_data : h->n_data;
+      if (n > ((size_t)1 << 26))
+        continue; /* no more than the file holds, but a slow copy */
+      float *dst = malloc((n ? n : 1) * sizeof *dst);
+      if (dst)
+        weights_source_copy(ws, 0, dst);
+      free(dst);
+    }
+  }
+  weights_source_close(ws);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  read_weights(data, size);
   ProtobufCMessage *msg = protobuf_c_message_unpack(&caffe__net_parameter__descriptor, NULL,
                                                     size, data);
   if (!msg)
@@ -56,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Caffe__NetParameter *net = (Caffe__NetParameter *)msg;
   crema_error err;
   memset(&err, 0, sizeof err);
-  if (upgrade_net(net, "fuzz.caffemodel", NULL, &err) == CREMA_OK) {
+  if (upgrade_net(net, "fuzz.caffemodel", CREMA_LOG_NONE, NULL, &err) == CREMA_OK) {
     convert_blobs(net);
     repack(msg);
   } else if (err.message[0] == '\0') {

@@ -1,17 +1,10 @@
-/* libFuzzer harness for the text format parser and printer.
- *
- * Not part of `make check`.  Build and run from a configured build tree:
- *   make fuzz-text
- *   ./fuzz_text -max_total_time=300 -dict=$(srcdir)/tests/fuzz/text.dict \
- *       $(srcdir)/tests/fuzz/corpus_text
- * The first input byte picks the message type, the rest is the text.  Any
+/* libFuzzer harness for the text format parser and printer.  The first
+ * input byte picks the message type, the rest is the text.  Any
  * text that parses must print, re-parse to an equal message, survive a
  * binary round trip and print the same again. */
 #include "config.h"
 
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+#include "fuzz.h"
 
 #include "caffe.pb-c.h"
 #include "io/pbutil.h"
@@ -49,8 +42,6 @@ static void check_round_trip(ProtobufCMessage *m) {
   protobuf_c_message_free_unpacked(again, NULL);
   protobuf_c_message_free_unpacked(copy, NULL);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0)

@@ -240,7 +240,7 @@ static void check_states_close(const char *ours_path, const char *caffe_path) {
 static solver *open_solver(const char *weights) {
   crema_error err = {0};
   Caffe__SolverParameter *p = NULL;
-  ck_assert_msg(solver_param_load("solver.prototxt", &p, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(solver_param_load("solver.prototxt", CREMA_LOG_INFO, &p, &err) == CREMA_OK, "%s", err.message);
   if (weights) {
     p->weights = calloc(1, sizeof *p->weights);
     p->weights[0] = strdup(weights);

@@ -13,6 +13,7 @@
 
 #include <cblas.h>
 
+#include "core/parallel.h"
 #include "math/blas.h"
 
 static void fill(float *x, size_t n, unsigned seed) {
@@ -40,9 +41,7 @@ static const shape shapes[] = {
 };
 
 static void run(const shape *q, int ta, int tb, int threads, float alpha, float beta) {
-  char env[16];
-  snprintf(env, sizeof env, "%d", threads);
-  setenv("OPENBLAS_NUM_THREADS", env, 1);
+  const int team = par_threads_enter(threads);
   int m = q->m, n = q->n, k = q->k;
   /* Stored shapes of A (m x k, or k x m when transposed) and B. */
   int ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
@@ -74,7 +73,7 @@ static void run(const shape *q, int ta, int tb, int threads, float alpha, float 
                 "%dx%dx%d ta %d tb %d threads %d alpha %g beta %g: max diff %g of %g", m, n, k,
                 ta, tb, threads, (double)alpha, (double)beta, worst, scale);
   free(a), free(b), free(c), free(c0);
-  unsetenv("OPENBLAS_NUM_THREADS");
+  par_threads_leave(team);
 }
 
 START_TEST(test_gemm_ld) {
@@ -94,7 +93,7 @@ START_TEST(test_gemv) {
   float *y = malloc(cols * sizeof(float)), *y0 = malloc(cols * sizeof(float));
   ck_assert(a && x && y && y0);
   fill(a, (size_t)rows * cols, 4), fill(x, cols, 5), fill(y0, cols, 6);
-  setenv("OPENBLAS_NUM_THREADS", "2", 1);
+  const int team = par_threads_enter(2);
   for (int trans = 0; trans < 2; trans++) {
     int out = trans ? cols : rows, in = trans ? rows : cols;
     for (int i = 0; i < out; i++)
@@ -109,7 +108,7 @@ START_TEST(test_gemv) {
                     trans, i, (double)y[i], want);
     }
   }
-  unsetenv("OPENBLAS_NUM_THREADS");
+  par_threads_leave(team);
   free(a), free(x), free(y), free(y0);
 }
 END_TEST
@@ -121,7 +120,7 @@ START_TEST(test_vector_ops) {
   float *y0 = malloc((size_t)n * sizeof(float));
   ck_assert(x && y && y0);
   fill(x, (size_t)n, 7), fill(y0, (size_t)n, 8);
-  setenv("OPENBLAS_NUM_THREADS", "2", 1);
+  const int team = par_threads_enter(2);
   for (int op = 0; op < 3; op++) {
     for (int i = 0; i < n; i++)
       y[i] = y0[i];
@@ -138,7 +137,7 @@ START_TEST(test_vector_ops) {
                     (double)want);
     }
   }
-  unsetenv("OPENBLAS_NUM_THREADS");
+  par_threads_leave(team);
   free(x), free(y), free(y0);
 }
 END_TEST

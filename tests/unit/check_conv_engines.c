@@ -19,7 +19,12 @@
 #include "math/winograd_points.h"
 #include "math/winograd_wgrad.h"
 
-static const char *const engine_names[] = {"gemm", "winograd", "direct", "depthwise", "auto"};
+/* "winograd-all" is the Winograd engine's own table, all three operations
+ * on every geometry it supports: named, it keeps gemm's gradients where
+ * it does not prefer its own, which would leave them untested on narrow
+ * shapes. */
+static const char *const engine_names[] = {"gemm",      "winograd", "direct",
+                                           "depthwise", "auto",     "winograd-all"};
 #define N_ENGINES (sizeof engine_names / sizeof engine_names[0])
 
 typedef struct conv_case {
@@ -34,6 +39,10 @@ static conv_geom geom_of(const conv_case *q) {
   im2col_out_size(&g.in);
   g.out_channels = q->k;
   g.group = q->group;
+  /* The kernels CREMA_SIMD asks for, as a net opened by crema would use. */
+  crema_options run;
+  crema_options_from_env(&run);
+  g.simd = run.simd;
   return g;
 }
 
@@ -164,8 +173,15 @@ static void run_case(const conv_case *q, int case_no) {
     conv_engine eng;
     size_t ws_floats = 0;
     const char *name = engine_names[e % N_ENGINES];
-    ck_assert_int_eq(conv_engine_check_name(name, NULL), CREMA_OK);
-    conv_engine_resolve(name, &g, &eng, &ws_floats);
+    if (!strcmp(name, "winograd-all")) {
+      if (!conv_engine_winograd.supports(&g))
+        continue;
+      eng = conv_engine_winograd;
+      ws_floats = eng.workspace(&g);
+    } else {
+      ck_assert_int_eq(conv_engine_check_name(name, NULL), CREMA_OK);
+      conv_engine_resolve(name, &g, &eng, &ws_floats);
+    }
     float *ws = malloc((ws_floats ? ws_floats : 1) * sizeof(float));
     ck_assert_ptr_nonnull(ws);
     /* Garbage in the outputs and scratch must not leak into results. */
@@ -251,17 +267,16 @@ START_TEST(test_winograd_scope) {
   }
 #endif
   /* Without vector kernels auto keeps to OpenBLAS. */
-  setenv("CREMA_SIMD", "generic", 1);
+  big.simd = CREMA_SIMD_GENERIC;
   conv_engine_resolve(NULL, &big, &e, &ws);
   ck_assert_str_eq(e.name, "gemm");
-  unsetenv("CREMA_SIMD");
   /* A first layer (3 channels) goes to the direct engine where it has
    * vector kernels, else to gemm. */
   conv_geom rgb = geom_of(&(conv_case){3, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1});
-  setenv("CREMA_SIMD", "generic", 1);
+  rgb.simd = CREMA_SIMD_GENERIC;
   conv_engine_resolve("auto", &rgb, &e, &ws);
   ck_assert_str_eq(e.name, "gemm");
-  unsetenv("CREMA_SIMD");
+  rgb.simd = CREMA_SIMD_AUTO;
 #if defined(__x86_64__) && defined(__GNUC__)
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     conv_engine_resolve("auto", &rgb, &e, &ws);
@@ -287,7 +302,7 @@ END_TEST
  * each thread its own (16 MB at most). */
 START_TEST(test_workspace_bounded) {
   const int sizes[] = {224, 896};
-  for (size_t e = 0; e < N_ENGINES; e++)
+  for (size_t e = 0; e < N_ENGINES - 1; e++) /* the named engines */
     for (int i = 0; i < 2; i++) {
       conv_geom g = geom_of(&(conv_case){64, sizes[i], sizes[i], 64, 3, 3, 1, 1, 1, 1, 1, 1, 1});
       conv_geom deep =
@@ -409,7 +424,21 @@ START_TEST(test_weight_gradient_choice) {
   conv_engine_resolve(NULL, &tiny, &e, &ws);
   ck_assert(e.backward_weights == conv_engine_gemm.backward_weights);
   ck_assert_uint_ge(ws, conv_engine_gemm.workspace(&tiny));
+  /* Named, Winograd keeps to its gradients' preferences too. */
   conv_engine_resolve("winograd", &tiny, &e, &ws);
+  ck_assert_str_eq(e.name, "winograd");
+  ck_assert(e.forward == conv_engine_winograd.forward);
+  ck_assert(e.backward_data == conv_engine_gemm.backward_data);
+  ck_assert(e.backward_weights == conv_engine_gemm.backward_weights);
+  ck_assert_uint_ge(ws, conv_engine_gemm.workspace(&tiny));
+  conv_geom narrow = geom_of(&(conv_case){8, 48, 48, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+  conv_engine_resolve("winograd", &narrow, &e, &ws);
+  ck_assert_str_eq(e.name, "winograd");
+  ck_assert(e.forward == conv_engine_winograd.forward);
+  ck_assert(e.backward_data == conv_engine_gemm.backward_data);
+  ck_assert(e.backward_weights == conv_engine_gemm.backward_weights);
+  conv_engine_resolve("winograd", &big, &e, &ws);
+  ck_assert(e.backward_data == conv_engine_winograd.backward_data);
   ck_assert(e.backward_weights == wino_backward_weights);
   conv_engine_resolve(NULL, &side, &e, &ws);
   ck_assert(e.backward_weights == wino_backward_weights);

@@ -215,7 +215,7 @@ static void run_golden_case(const char *name) {
   ck_assert_int_eq(chdir(dst), 0); /* source and mean_file are relative, as in Caffe */
   crema_error err = {0};
   Caffe__NetParameter *np;
-  ck_assert_msg(net_param_read_text("net.prototxt", &np, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(net_param_read_text("net.prototxt", CREMA_LOG_INFO, &np, &err) == CREMA_OK, "%s", err.message);
   net_options opts;
   net_options_init(&opts, CAFFE__PHASE__TEST);
   opts.keep_all = 1;

@@ -35,6 +35,8 @@ static crema_status harness_open(harness *h, const char *text, int nb, const int
                                  const int (*shapes)[6], int nt, crema_error *err) {
   memset(h, 0, sizeof *h);
   rng_seed(&h->ctx.rng, 1234);
+  /* The environment's engine and kernels, as the crema command's. */
+  crema_options_from_env(&h->ctx.opts);
   h->lp = gc_parse_layer(text);
   ck_assert_int_eq(layer_create(h->lp, CAFFE__PHASE__TRAIN, &h->ctx, &h->l, err), CREMA_OK);
   crema_rng values;

@@ -62,7 +62,7 @@ static const char *model_file(const char *rel) {
 static net *build_net(const char *path, Caffe__Phase phase) {
   crema_error err = {0};
   Caffe__NetParameter *param = NULL;
-  ck_assert_msg(net_param_read(path, &param, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(net_param_read(path, CREMA_LOG_INFO, &param, &err) == CREMA_OK, "%s", err.message);
   net_options o;
   net_options_init(&o, phase);
   net *n = NULL;
@@ -223,7 +223,7 @@ static void set_sources(Caffe__NetParameter *p, const char *db_dir) {
 static net *build_train_net(const char *model, const char *db_dir, Caffe__Phase phase) {
   crema_error err = {0};
   Caffe__NetParameter *param = NULL;
-  ck_assert_msg(net_param_read(model, &param, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(net_param_read(model, CREMA_LOG_INFO, &param, &err) == CREMA_OK, "%s", err.message);
   set_sources(param, db_dir);
   net_options o;
   net_options_init(&o, phase);

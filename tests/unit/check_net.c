@@ -12,12 +12,15 @@
 #include <unistd.h>
 
 #include "caffe.pb-c.h"
+#include "core/memcap.h"
 #include "crema.h"
+#include "graph/api.h"
 #include "graph/net.h"
 #include "graph/weights.h"
 #include "io/blobproto.h"
 #include "io/text.h"
 #include "io/upgrade.h"
+#include "layers/conv.h"
 #include "tests/unit/testutil.h"
 
 /* Builds a net from text; returns the status and leaves the message in err. */
@@ -352,7 +355,7 @@ START_TEST(test_fig4_fragment) {
   char *path = test_data_path("corpus/patent/fig4.prototxt");
   Caffe__NetParameter *p = NULL;
   crema_error err = {0};
-  ck_assert_int_eq(net_param_read_text(path, &p, &err), CREMA_OK);
+  ck_assert_int_eq(net_param_read_text(path, CREMA_LOG_INFO, &p, &err), CREMA_OK);
   free(path);
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
@@ -506,7 +509,7 @@ static net *open_vgg(int keep_all) {
   char *path = test_data_path("nets/vgg16_w8_v1/net.prototxt");
   Caffe__NetParameter *p = NULL;
   crema_error err = {0};
-  ck_assert_msg(net_param_read_text(path, &p, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(net_param_read_text(path, CREMA_LOG_INFO, &p, &err) == CREMA_OK, "%s", err.message);
   free(path);
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
@@ -575,7 +578,7 @@ START_TEST(test_memory_plan_reshape) {
   char *path = test_data_path("nets/lesion_w8_deploy/net.prototxt");
   Caffe__NetParameter *p = NULL;
   crema_error err = {0};
-  ck_assert_int_eq(net_param_read_text(path, &p, &err), CREMA_OK);
+  ck_assert_int_eq(net_param_read_text(path, CREMA_LOG_INFO, &p, &err), CREMA_OK);
   free(path);
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
@@ -905,6 +908,154 @@ START_TEST(test_relu_fusion) {
 }
 END_TEST
 
+/* ---- runtime options ---------------------------------------------------- */
+
+#define OPTIONS_NET                                                                              \
+  "name: 'opts' layer { name: 'data' type: 'Input' top: 'data' "                                  \
+  "input_param { shape { dim: 2 dim: 16 dim: 20 dim: 20 } } }\n"                                  \
+  "layer { name: 'conv' type: 'Convolution' bottom: 'data' top: 'conv' "                          \
+  "convolution_param { num_output: 16 kernel_size: 3 pad: 1 "                                     \
+  "weight_filler { type: 'gaussian' std: 0.1 } bias_filler { type: 'constant' value: 0.1 } } }\n"
+
+/* The output of a net opened with the engine, kernels and threads of run,
+ * on a fixed input; *engine receives the engine its convolution took. */
+static float *run_with_options(const crema_options *run, const char **engine) {
+  Caffe__NetParameter *p = test_parse_net_text(OPTIONS_NET);
+  net_options o;
+  net_options_init(&o, CAFFE__PHASE__TEST);
+  o.run = *run;
+  net *n = NULL;
+  crema_error err = {0};
+  ck_assert_msg(net_create(p, &o, &n, &err) == CREMA_OK, "%s", err.message);
+  protobuf_c_message_free_unpacked(&p->base, NULL);
+  blob *in = n->blobs[net_blob_index(n, "data")];
+  for (size_t k = 0; k < in->count; k++)
+    in->data[k] = (float)((k * 7919) % 101) / 50.0f - 1.0f;
+  ck_assert_msg(net_forward(n, NULL, &err) == CREMA_OK, "%s", err.message);
+  *engine = conv_layer_engine(n->layers[net_layer_index(n, "conv")]);
+  const blob *out = n->blobs[net_blob_index(n, "conv")];
+  float *copy = malloc(out->count * sizeof(float));
+  ck_assert_ptr_nonnull(copy);
+  memcpy(copy, out->data, out->count * sizeof(float));
+  net_free(n);
+  return copy;
+}
+
+/* Two nets in one process with different engines, kernels and threads
+ * compute the same, each on the engine its options name, whatever the
+ * environment says: the library reads options, not CREMA_CONV. */
+START_TEST(test_runtime_options_per_net) {
+  setenv("CREMA_CONV", "direct", 1);
+  setenv("CREMA_SIMD", "generic", 1);
+  static const struct {
+    const char *engine;
+    crema_simd simd;
+    int threads;
+  } runs[] = {{"gemm", CREMA_SIMD_AUTO, 1},
+              {"winograd", CREMA_SIMD_AUTO, 2},
+              {"winograd", CREMA_SIMD_GENERIC, 1},
+              {"gemm", CREMA_SIMD_GENERIC, 3}};
+  const size_t count = 2 * 16 * 20 * 20;
+  float *want = NULL;
+  for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+    crema_options run;
+    crema_options_init(&run);
+    run.conv_engine = runs[r].engine;
+    run.simd = runs[r].simd;
+    run.threads = runs[r].threads;
+    const char *engine = NULL;
+    float *got = run_with_options(&run, &engine);
+    ck_assert_ptr_nonnull(engine);
+    ck_assert_str_eq(engine, runs[r].engine);
+    if (!want) {
+      want = got;
+      continue;
+    }
+    double worst = 0, scale = 0;
+    for (size_t k = 0; k < count; k++) {
+      worst = fmax(worst, fabs((double)got[k] - want[k]));
+      scale = fmax(scale, fabs((double)want[k]));
+    }
+    ck_assert_msg(worst <= 1e-4 * scale, "%s: max diff %g of %g", runs[r].engine, worst, scale);
+    free(got);
+  }
+  free(want);
+  unsetenv("CREMA_SIMD");
+  unsetenv("CREMA_CONV");
+}
+END_TEST
+
+/* The same through the public API, two nets open at once; an unknown
+ * engine fails the open naming the layer; the memory limit is kept. */
+START_TEST(test_api_options) {
+  char path[512];
+  tmp_path(path, sizeof path, "options.prototxt");
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(OPTIONS_NET, f);
+  fclose(f);
+  crema_options gemm, wino;
+  crema_options_init(&gemm);
+  crema_options_init(&wino);
+  gemm.conv_engine = "gemm";
+  wino.conv_engine = "winograd";
+  wino.threads = 2;
+  crema_net_config cfg;
+  crema_net_config_init(&cfg, CREMA_TEST);
+  crema_net *a = NULL, *b = NULL;
+  crema_error err = {0};
+  cfg.options = &gemm;
+  ck_assert_msg(crema_net_open_config(path, NULL, &cfg, &a, &err) == CREMA_OK, "%s", err.message);
+  cfg.options = &wino;
+  ck_assert_msg(crema_net_open_config(path, NULL, &cfg, &b, &err) == CREMA_OK, "%s", err.message);
+  float *in[2], *out[2];
+  size_t n_in, n_out;
+  crema_net *nets[2] = {a, b};
+  for (int i = 0; i < 2; i++) {
+    ck_assert_int_eq(crema_net_blob_data(nets[i], "data", &in[i], &n_in, &err), CREMA_OK);
+    for (size_t k = 0; k < n_in; k++)
+      in[i][k] = (float)((k * 31) % 17) / 8.0f - 1.0f;
+  }
+  for (int i = 0; i < 2; i++) {
+    ck_assert_int_eq(crema_net_forward(nets[i], NULL, &err), CREMA_OK);
+    ck_assert_int_eq(crema_net_blob_data(nets[i], "conv", &out[i], &n_out, &err), CREMA_OK);
+  }
+  double worst = 0, scale = 0;
+  for (size_t k = 0; k < n_out; k++) {
+    worst = fmax(worst, fabs((double)out[0][k] - out[1][k]));
+    scale = fmax(scale, fabs((double)out[0][k]));
+  }
+  ck_assert_msg(worst <= 1e-4 * scale, "max diff %g of %g", worst, scale);
+  ck_assert_str_eq(conv_layer_engine(a->n->layers[1]), "gemm");
+  ck_assert_str_eq(conv_layer_engine(b->n->layers[1]), "winograd");
+  crema_net_close(a);
+  crema_net_close(b);
+  crema_options bad;
+  crema_options_init(&bad);
+  bad.conv_engine = "no-such-engine";
+  cfg.options = &bad;
+  ck_assert_int_eq(crema_net_open_config(path, NULL, &cfg, &a, &err), CREMA_ERR_INVALID);
+  ck_assert_msg(strstr(err.message, "no-such-engine") && strstr(err.message, "'conv'"), "%s",
+                err.message);
+  crema_options small;
+  crema_options_init(&small);
+  small.memory_limit = 4096;
+  cfg.options = &small;
+  ck_assert_int_eq(crema_net_open_config(path, NULL, &cfg, &a, &err), CREMA_ERR_NOMEM);
+  ck_assert_msg(strstr(err.message, "memory limit"), "%s", err.message);
+  /* The cap on single allocations comes from the options too, and is
+   * left unset once the open returns. */
+  crema_options capped;
+  crema_options_init(&capped);
+  capped.max_allocation = 1024;
+  cfg.options = &capped;
+  ck_assert_int_eq(crema_net_open_config(path, NULL, &cfg, &a, &err), CREMA_ERR_NOMEM);
+  ck_assert_msg(strstr(err.message, "more than the memory cap of"), "%s", err.message);
+  ck_assert_uint_eq(mem_cap_enter(0), 0);
+  unlink(path);
+}
+END_TEST
+
 static Suite *net_suite(void) {
   Suite *s = suite_create("net");
   TCase *c = tcase_create("construction");
@@ -930,6 +1081,8 @@ static Suite *net_suite(void) {
   tcase_add_test(c, test_api_train_backward);
   tcase_add_test(c, test_api_layers_and_ranges);
   tcase_add_test(c, test_api_solver_trajectory);
+  tcase_add_test(c, test_runtime_options_per_net);
+  tcase_add_test(c, test_api_options);
   suite_add_tcase(s, c);
   return s;
 }

@@ -59,7 +59,7 @@ static net *build_file(const char *rel, Caffe__Phase phase) {
   char *path = test_data_path("%s", rel);
   Caffe__NetParameter *p = NULL;
   crema_error err = {0};
-  ck_assert_msg(net_param_read(path, &p, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(net_param_read(path, CREMA_LOG_INFO, &p, &err) == CREMA_OK, "%s", err.message);
   free(path);
   net *n = build_param(p, phase, 1);
   protobuf_c_message_free_unpacked(&p->base, NULL);

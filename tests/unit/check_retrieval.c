@@ -20,6 +20,9 @@
 #include "retrieval/features.h"
 #include "retrieval/knn.h"
 #include "retrieval/measures.h"
+#include "retrieval/queries.h"
+#include "io/file.h"
+#include "io/image.h"
 #include "retrieval/report.h"
 #include "tests/unit/testutil.h"
 
@@ -80,9 +83,8 @@ static void make_source(const char *path) {
   ck_assert_int_eq(lmdb_writer_finish(w, &err), CREMA_OK);
 }
 
-static net *open_net(const char *source, int keep_all) {
-  char text[2048];
-  snprintf(text, sizeof text,
+static void net_text(char *text, size_t size, const char *source) {
+  snprintf(text, size,
            "name: 't' "
            "layer { name: 'data' type: 'Data' top: 'data' top: 'label' transform_param { scale: "
            "0.01 } data_param { source: '%s' batch_size: %d backend: LMDB } } "
@@ -94,6 +96,11 @@ static net *open_net(const char *source, int keep_all) {
            "pooling_param { pool: AVE global_pooling: true } } "
            "layer { name: 'sil' type: 'Silence' bottom: 'label' }",
            source, BATCH);
+}
+
+static net *open_net(const char *source, int keep_all) {
+  char text[2048];
+  net_text(text, sizeof text, source);
   Caffe__NetParameter *p = test_parse_net_text(text);
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
@@ -222,6 +229,105 @@ START_TEST(extract_matches_forward_in_caffe_layout) {
 END_TEST
 
 
+/* Images as PNG files and, as convert-imageset stores them, as raw
+ * records of a database (keys img_I, labels I % 3). */
+static void make_image_source(const char *db, char paths[RECORDS][512]) {
+  crema_error err = {0};
+  lmdb_writer *w;
+  ck_assert_msg(lmdb_writer_create(db, &w, &err) == CREMA_OK, "%s", err.message);
+  unsigned state = 12345u;
+  for (int i = 0; i < RECORDS; i++) {
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 6, 6, 3, &err), CREMA_OK);
+    for (int k = 0; k < 6 * 6 * 3; k++) {
+      state = state * 1103515245u + 12345u;
+      img.pixels[k] = (unsigned char)(state >> 16);
+    }
+    unsigned char *png;
+    size_t len;
+    ck_assert_int_eq(image_encode_png(&img, &png, &len, &err), CREMA_OK);
+    snprintf(paths[i], 512, "%s/img_%d.png", scratch, i);
+    ck_assert_int_eq(file_write_atomic(paths[i], png, len, &err), CREMA_OK);
+    free(png);
+    Caffe__Datum d = CAFFE__DATUM__INIT;
+    ck_assert_int_eq(datum_from_image(&img, i % 3, &d, &err), CREMA_OK);
+    image_free(&img);
+    unsigned char *buf;
+    ck_assert_int_eq(datum_pack(&d, &buf, &len, &err), CREMA_OK);
+    free(d.data.data);
+    char key[32];
+    snprintf(key, sizeof key, "img_%d", i);
+    ck_assert_int_eq(lmdb_writer_put(w, key, strlen(key), buf, len, &err), CREMA_OK);
+    free(buf);
+  }
+  ck_assert_int_eq(lmdb_writer_finish(w, &err), CREMA_OK);
+}
+
+/* Images run through the net one at a time give the values
+ * extract-features writes for them in batches from the database. */
+START_TEST(image_queries_match_extract) {
+  make_scratch();
+  const char *src = in_scratch("images_db");
+  char paths[RECORDS][512], keys[RECORDS][16];
+  make_image_source(src, paths);
+  crema_error err = {0};
+  char text[2048];
+  net_text(text, sizeof text, src);
+  const char *model = in_scratch("net.prototxt"), *weights = in_scratch("w.caffemodel");
+  ck_assert_int_eq(file_write_atomic(model, text, strlen(text), &err), CREMA_OK);
+  net *n = open_net(src, 1);
+  ck_assert_msg(net_save_weights(n, weights, &err) == CREMA_OK, "%s", err.message);
+  const char *blobs[] = {"pool", "conv"};
+  const char *dbs[] = {in_scratch("pool_db"), in_scratch("conv_db")};
+  features_extract_options eo = {.blobs = blobs, .dbs = dbs, .nblobs = 2, .batches = 1,
+                                 .count = RECORDS, .source = src};
+  ck_assert_msg(features_extract(n, &eo, NULL, &err) == CREMA_OK, "%s", err.message);
+  net_free(n);
+  feature_set pool, conv, qpool, qconv;
+  ck_assert_int_eq(feature_set_load(dbs[0], &pool, &err), CREMA_OK);
+  ck_assert_int_eq(feature_set_load(dbs[1], &conv, &err), CREMA_OK);
+
+  const char *path_v[RECORDS], *key_v[RECORDS];
+  int labels[RECORDS];
+  for (int i = 0; i < RECORDS; i++) {
+    snprintf(keys[i], sizeof keys[i], "q%d", i);
+    path_v[i] = paths[i];
+    key_v[i] = keys[i];
+    labels[i] = 10 + i;
+  }
+  image_query_options qo = {.model = model, .weights = weights, .blob = "pool",
+                            .heat_blob = "conv"};
+  ck_assert_msg(image_queries_extract(&qo, path_v, key_v, labels, RECORDS, &qpool, &qconv,
+                                      &err) == CREMA_OK,
+                "%s", err.message);
+  ck_assert_uint_eq(qpool.n, RECORDS);
+  ck_assert_uint_eq(qpool.dim, pool.dim);
+  ck_assert_uint_eq(qconv.dim, conv.dim);
+  ck_assert_int_eq(qconv.channels, 4);
+  ck_assert_int_eq(qconv.height, 4);
+  ck_assert(!memcmp(qpool.data, pool.data, RECORDS * pool.dim * sizeof(float)));
+  ck_assert(!memcmp(qconv.data, conv.data, RECORDS * conv.dim * sizeof(float)));
+  ck_assert_str_eq(qpool.keys[3], "q3");
+  ck_assert_int_eq(qpool.labels[3], 13);
+  feature_set_free(&qpool);
+
+  /* A blob the net lacks; an unreadable image. */
+  qo.blob = "nope";
+  ck_assert_int_ne(image_queries_extract(&qo, path_v, key_v, NULL, 1, &qpool, NULL, &err),
+                   CREMA_OK);
+  ck_assert_msg(strstr(err.message, "'nope'"), "%s", err.message);
+  qo.blob = "pool";
+  const char *bad[] = {paths[0], model};
+  ck_assert_int_ne(image_queries_extract(&qo, bad, key_v, NULL, 2, &qpool, NULL, &err),
+                   CREMA_OK);
+  ck_assert_msg(strstr(err.message, "net.prototxt"), "%s", err.message);
+  feature_set_free(&qconv);
+  feature_set_free(&pool);
+  feature_set_free(&conv);
+  remove_scratch();
+}
+END_TEST
+
 /* ---- nearest neighbours --------------------------------------------------------------------- */
 
 typedef struct ref_hit {
@@ -345,14 +451,60 @@ START_TEST(measures_by_hand) {
 }
 END_TEST
 
-/* The heat of b's locations: sum over a's locations of squared dots. */
-START_TEST(pair_heat_by_hand) {
-  /* C = 2; a has 2 locations (1,0) and (0,1); b has 3: (1,0) (1,1) (0,2). */
-  const float a[] = {1, 0, 0, 1}, b[] = {1, 1, 0, 0, 1, 2};
-  float h[3];
-  report_pair_heat(a, 2, b, 3, 2, h);
-  /* Raw: 1, 1 + 1 = 2, 4 -> scaled by 4. */
-  ck_assert(fabsf(h[0] - 0.25f) < 1e-6f && fabsf(h[1] - 0.5f) < 1e-6f && h[2] == 1.0f);
+/* A descriptor as the FIG. 9 branches make it: pooling (average or
+ * bilinear) of X (c x s), signed square root, L2 normalisation; in double. */
+static void pooled_descriptor(const float *x, size_t c, size_t s, heat_pool pool, float *d) {
+  const size_t n = heat_pool_size(pool, c);
+  double v[64], norm = 0.0;
+  for (size_t k = 0; k < n; k++) {
+    double p = 0.0;
+    for (size_t t = 0; t < s; t++)
+      p += pool == HEAT_BILINEAR ? (double)x[k / c * s + t] * x[k % c * s + t] : x[k * s + t];
+    if (pool == HEAT_AVERAGE)
+      p /= (double)s;
+    v[k] = p < 0 ? -sqrt(-p) : sqrt(p);
+    norm += v[k] * v[k];
+  }
+  for (size_t k = 0; k < n; k++)
+    d[k] = (float)(v[k] / (sqrt(norm) + 1e-7));
+}
+
+/* The locations' contributions add up to the pair's score, from either
+ * side, for both poolings; by hand for a small average case. */
+START_TEST(contributions_sum_to_score) {
+  enum { C = 4, SA = 6, SB = 9 };
+  float xa[C * SA], xb[C * SB];
+  unsigned state = 77u;
+  for (size_t k = 0; k < C * SB; k++) {
+    state = state * 1103515245u + 12345u;
+    const float v = (float)((state >> 8) & 0xffff) / 65536.0f - 0.3f;
+    if (k < C * SA)
+      xa[k] = v;
+    xb[k] = 1.0f - v;
+  }
+  crema_error err = {0};
+  for (int pool = HEAT_AVERAGE; pool <= HEAT_BILINEAR; pool++) {
+    float da[C * C], db[C * C], cb[SB], ca[SA];
+    pooled_descriptor(xa, C, SA, (heat_pool)pool, da);
+    pooled_descriptor(xb, C, SB, (heat_pool)pool, db);
+    double score = 0.0, sb = 0.0, sa = 0.0;
+    for (size_t k = 0; k < heat_pool_size((heat_pool)pool, C); k++)
+      score += (double)da[k] * db[k];
+    ck_assert_int_eq(report_contrib(da, db, xb, C, SB, (heat_pool)pool, cb, &err), CREMA_OK);
+    ck_assert_int_eq(report_contrib(db, da, xa, C, SA, (heat_pool)pool, ca, &err), CREMA_OK);
+    for (size_t t = 0; t < SB; t++)
+      sb += cb[t];
+    for (size_t t = 0; t < SA; t++)
+      sa += ca[t];
+    ck_assert_msg(fabs(sb - score) < 1e-5 && fabs(sa - score) < 1e-5,
+                  "pool %d: contributions %g and %g, score %g", pool, sb, sa, score);
+  }
+  /* C = 1, 2 locations 1 and 3: average 2, descriptor 1 (scaled by 1/2);
+   * the other's descriptor 0.5: c_t = 0.5 * (1 / 2) * x_t / 2. */
+  const float x[] = {1, 3}, one = 1.0f, half = 0.5f;
+  float h[2];
+  ck_assert_int_eq(report_contrib(&half, &one, x, 1, 2, HEAT_AVERAGE, h, &err), CREMA_OK);
+  ck_assert(fabsf(h[0] - 0.125f) < 1e-7f && fabsf(h[1] - 0.375f) < 1e-7f);
 }
 END_TEST
 
@@ -360,11 +512,12 @@ static Suite *retrieval_suite(void) {
   Suite *s = suite_create("retrieval");
   TCase *t = tcase_create("features");
   tcase_add_test(t, extract_matches_forward_in_caffe_layout);
+  tcase_add_test(t, image_queries_match_extract);
   suite_add_tcase(s, t);
   t = tcase_create("search");
   tcase_add_test(t, knn_matches_double_brute_force);
   tcase_add_test(t, measures_by_hand);
-  tcase_add_test(t, pair_heat_by_hand);
+  tcase_add_test(t, contributions_sum_to_score);
   suite_add_tcase(s, t);
   return s;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "caffe.pb-c.h"
 #include "io/binary.h"
@@ -28,7 +29,7 @@ static Caffe__NetParameter *read_upgraded(const char *rel) {
   char *path = test_data_path("%s", rel);
   crema_error err = {0};
   Caffe__NetParameter *net = NULL;
-  crema_status st = net_param_read(path, &net, &err);
+  crema_status st = net_param_read(path, CREMA_LOG_INFO, &net, &err);
   ck_assert_msg(st == CREMA_OK, "%s", err.message);
   free(path);
   return net;
@@ -56,7 +57,7 @@ static void check_upgrade_pair(const char *input, const char *expected) {
   /* A second pass changes nothing.  (It may still report work: like Caffe,
    * a BatchNorm layer with three param specs always gets them frozen.) */
   crema_error err = {0};
-  ck_assert_int_eq(upgrade_net(got, input, NULL, &err), CREMA_OK);
+  ck_assert_int_eq(upgrade_net(got, input, CREMA_LOG_INFO, NULL, &err), CREMA_OK);
   assert_same_net(got, want);
   free_net(got);
   free_net(want);
@@ -66,7 +67,7 @@ static void check_upgrade_fails(const char *input, const char *needle) {
   char *path = test_data_path("%s", input);
   crema_error err = {0};
   Caffe__NetParameter *net = (Caffe__NetParameter *)1;
-  crema_status st = net_param_read(path, &net, &err);
+  crema_status st = net_param_read(path, CREMA_LOG_INFO, &net, &err);
   ck_assert_int_ne(st, CREMA_OK);
   ck_assert_ptr_null(net);
   ck_assert_msg(strstr(err.message, needle) != NULL, "message '%s' lacks '%s'", err.message,
@@ -108,7 +109,8 @@ START_TEST(current_net_is_left_alone) {
   ck_assert_ptr_nonnull(copy);
   int upgraded = -1;
   crema_error err = {0};
-  ck_assert_int_eq(upgrade_net(net, "upgraded.prototxt", &upgraded, &err), CREMA_OK);
+  ck_assert_int_eq(upgrade_net(net, "upgraded.prototxt", CREMA_LOG_INFO, &upgraded, &err),
+                   CREMA_OK);
   ck_assert_int_eq(upgraded, 0);
   ck_assert(pb_message_equal(&net->base, &copy->base));
   free_net(net);
@@ -146,7 +148,7 @@ START_TEST(inputs_without_shapes_are_dropped) {
       parse_string("input: 'data' layer { name: 'r' type: 'ReLU' bottom: 'data' top: 'r' }");
   crema_error err = {0};
   int upgraded = 0;
-  ck_assert_int_eq(upgrade_net(net, "inline", &upgraded, &err), CREMA_OK);
+  ck_assert_int_eq(upgrade_net(net, "inline", CREMA_LOG_INFO, &upgraded, &err), CREMA_OK);
   ck_assert_int_eq(upgraded, 1);
   ck_assert_uint_eq(net->n_input, 0);
   ck_assert_uint_eq(net->n_layer, 1);
@@ -159,7 +161,7 @@ START_TEST(too_few_input_dims_is_an_error) {
   Caffe__NetParameter *net =
       parse_string("input: 'a' input: 'b' input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 4");
   crema_error err = {0};
-  ck_assert_int_eq(upgrade_net(net, "inline", NULL, &err), CREMA_ERR_INVALID);
+  ck_assert_int_eq(upgrade_net(net, "inline", CREMA_LOG_INFO, NULL, &err), CREMA_ERR_INVALID);
   ck_assert_msg(strstr(err.message, "input_dim") != NULL, "%s", err.message);
   free_net(net);
 }
@@ -169,7 +171,7 @@ START_TEST(v0_unknown_bottom_is_an_error) {
   Caffe__NetParameter *net =
       parse_string("layers { layer { name: 'r' type: 'relu' } bottom: 'nowhere' top: 'r' }");
   crema_error err = {0};
-  ck_assert_int_eq(upgrade_net(net, "inline", NULL, &err), CREMA_ERR_INVALID);
+  ck_assert_int_eq(upgrade_net(net, "inline", CREMA_LOG_INFO, NULL, &err), CREMA_ERR_INVALID);
   ck_assert_msg(strstr(err.message, "'nowhere'") != NULL, "%s", err.message);
   free_net(net);
 }
@@ -182,7 +184,7 @@ START_TEST(v0_misplaced_setting_is_reported_not_fatal) {
       "input: 'x' input_dim: 1 input_dim: 1 input_dim: 1 input_dim: 1 "
       "layers { layer { name: 'r' type: 'relu' num_output: 3 } bottom: 'x' top: 'x' }");
   crema_error err = {0};
-  ck_assert_int_eq(upgrade_net(net, "inline", NULL, &err), CREMA_OK);
+  ck_assert_int_eq(upgrade_net(net, "inline", CREMA_LOG_INFO, NULL, &err), CREMA_OK);
   ck_assert_uint_eq(net->n_layer, 2);
   ck_assert_str_eq(net->layer[1]->type, "ReLU");
   ck_assert_ptr_null(net->layer[1]->convolution_param);
@@ -190,10 +192,34 @@ START_TEST(v0_misplaced_setting_is_reported_not_fatal) {
 }
 END_TEST
 
+/* The notices and the misplaced setting's report follow the caller's log
+ * level: at CREMA_LOG_NONE nothing reaches stderr. */
+START_TEST(upgrade_logs_under_the_callers_level) {
+  Caffe__NetParameter *net = parse_string(
+      "input: 'x' input_dim: 1 input_dim: 1 input_dim: 1 input_dim: 1 "
+      "layers { layer { name: 'r' type: 'relu' num_output: 3 } bottom: 'x' top: 'x' }");
+  FILE *log = tmpfile();
+  ck_assert_ptr_nonnull(log);
+  fflush(stderr);
+  const int saved = dup(STDERR_FILENO);
+  ck_assert_int_ge(dup2(fileno(log), STDERR_FILENO), 0);
+  crema_error err = {0};
+  crema_status st = upgrade_net(net, "inline", CREMA_LOG_NONE, NULL, &err);
+  fflush(stderr);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  ck_assert_int_eq(st, CREMA_OK);
+  ck_assert_int_eq(fseek(log, 0, SEEK_END), 0);
+  ck_assert_int_eq(ftell(log), 0);
+  fclose(log);
+  free_net(net);
+}
+END_TEST
+
 START_TEST(v1_none_type_becomes_empty_string) {
   Caffe__NetParameter *net = parse_string("layers { name: 'n' type: NONE }");
   crema_error err = {0};
-  ck_assert_int_eq(upgrade_net(net, "inline", NULL, &err), CREMA_OK);
+  ck_assert_int_eq(upgrade_net(net, "inline", CREMA_LOG_INFO, NULL, &err), CREMA_OK);
   ck_assert_uint_eq(net->n_layer, 1);
   ck_assert_str_eq(net->layer[0]->type, "");
   free_net(net);
@@ -284,7 +310,7 @@ static Caffe__SolverParameter *read_solver(const char *rel, crema_status want, c
   char *path = test_data_path("%s", rel);
   crema_error err = {0};
   Caffe__SolverParameter *s = NULL;
-  crema_status st = solver_param_read_text(path, &s, &err);
+  crema_status st = solver_param_read_text(path, CREMA_LOG_INFO, &s, &err);
   ck_assert_msg(st == want, "status %d (%s), expected %d", st, err.message, want);
   if (needle)
     ck_assert_msg(strstr(err.message, needle) != NULL, "%s", err.message);
@@ -317,7 +343,7 @@ START_TEST(every_solver_type_maps) {
     s.solver_type = (Caffe__SolverParameter__SolverType)t;
     int upgraded = 0;
     crema_error err = {0};
-    ck_assert_int_eq(upgrade_solver(&s, "inline", &upgraded, &err), CREMA_OK);
+    ck_assert_int_eq(upgrade_solver(&s, "inline", CREMA_LOG_INFO, &upgraded, &err), CREMA_OK);
     ck_assert_int_eq(upgraded, 1);
     ck_assert_str_eq(s.type, names[t]);
     free(s.type);
@@ -341,6 +367,7 @@ static Suite *upgrade_suite(void) {
   tcase_add_test(tc, too_few_input_dims_is_an_error);
   tcase_add_test(tc, v0_unknown_bottom_is_an_error);
   tcase_add_test(tc, v0_misplaced_setting_is_reported_not_fatal);
+  tcase_add_test(tc, upgrade_logs_under_the_callers_level);
   tcase_add_test(tc, v1_none_type_becomes_empty_string);
   suite_add_tcase(s, tc);
   TCase *models = tcase_create("models");

@@ -49,20 +49,20 @@ static crema_status padding_pass(Caffe__NetParameter *net, const char *path, cre
 
 static crema_status v0_pass(Caffe__NetParameter *net, const char *path, crema_error *err) {
   int compatible = 0;
-  crema_status st = upgrade_net_v0_to_v1(net, path, &compatible, err);
+  crema_status st = upgrade_net_v0_to_v1(net, path, CREMA_LOG_INFO, &compatible, err);
   ck_assert_int_eq(compatible, 1);
   return st;
 }
 
 static crema_status v1_pass(Caffe__NetParameter *net, const char *path, crema_error *err) {
   int compatible = 0;
-  crema_status st = upgrade_net_v1_to_v2(net, path, &compatible, err);
+  crema_status st = upgrade_net_v1_to_v2(net, path, CREMA_LOG_INFO, &compatible, err);
   ck_assert_int_eq(compatible, 1);
   return st;
 }
 
 static crema_status full_upgrade(Caffe__NetParameter *net, const char *path, crema_error *err) {
-  return upgrade_net(net, path, NULL, err);
+  return upgrade_net(net, path, CREMA_LOG_INFO, NULL, err);
 }
 
 /* Runs one pass on input and compares with expected; then, as Caffe's
@@ -204,7 +204,7 @@ START_TEST(net_every_v1_layer_type) {
                             &err) == CREMA_OK,
                   "%s", err.message);
     Caffe__NetParameter *net = (Caffe__NetParameter *)msg;
-    ck_assert_int_eq(upgrade_net(net, "inline", NULL, &err), CREMA_OK);
+    ck_assert_int_eq(upgrade_net(net, "inline", CREMA_LOG_INFO, NULL, &err), CREMA_OK);
     ck_assert_uint_eq(net->n_layer, 1);
     ck_assert_str_eq(net->layer[0]->type, v1_types[i].v2);
     free_net(net);
@@ -245,7 +245,7 @@ START_TEST(solver_every_type) {
     Caffe__SolverParameter *want = parse_solver(expected);
     int upgraded = 0;
     crema_error err = {0};
-    ck_assert_int_eq(upgrade_solver(got, "inline", &upgraded, &err), CREMA_OK);
+    ck_assert_int_eq(upgrade_solver(got, "inline", CREMA_LOG_INFO, &upgraded, &err), CREMA_OK);
     ck_assert_int_eq(upgraded, 1);
     ck_assert_msg(pb_message_equal(&got->base, &want->base), "solver_type %s", old_types[i]);
     protobuf_c_message_free_unpacked(&got->base, NULL);

@@ -79,7 +79,7 @@ static void assert_same_params(const net *a, const net *b) {
 /* Loads path into a net of small_net by the unpacking path. */
 static crema_status load_unpacked(net *n, const char *path, crema_error *err) {
   Caffe__NetParameter *p = NULL;
-  CREMA_TRY(net_param_read(path, &p, err));
+  CREMA_TRY(net_param_read(path, CREMA_LOG_INFO, &p, err));
   crema_status st = net_copy_trained_layers(n, p, err);
   protobuf_c_message_free_unpacked(&p->base, NULL);
   return st;
@@ -383,7 +383,7 @@ START_TEST(golden_legacy_vgg) {
   char *weights = test_data_path("nets/vgg16_w8_v1/legacy_v1.caffemodel");
   crema_error err = {0};
   Caffe__NetParameter *p = NULL;
-  ck_assert_int_eq(net_param_read(model, &p, &err), CREMA_OK);
+  ck_assert_int_eq(net_param_read(model, CREMA_LOG_INFO, &p, &err), CREMA_OK);
   net_options o;
   net_options_init(&o, CAFFE__PHASE__TEST);
   net *a = NULL, *b = NULL;
