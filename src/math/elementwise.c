@@ -201,15 +201,13 @@ static void balanced_loss_chunks(long lo, long hi, void *ctx) {
 
 double ew_balanced_sigmoid_ce_add(double loss, const float *x, const float *t, size_t n,
                                   float beta, float *sig) {
-  balanced_pass q;
-  q.x = x;
-  q.t = t;
-  q.sig = sig;
-  q.n = n;
-  q.beta = beta;
-  q.chunk = (n + BALANCED_CHUNKS - 1) / BALANCED_CHUNKS;
-  if (q.chunk < BALANCED_MIN_CHUNK)
-    q.chunk = BALANCED_MIN_CHUNK;
+  size_t chunk = (n + BALANCED_CHUNKS - 1) / BALANCED_CHUNKS;
+  balanced_pass q = {.x = x,
+                     .t = t,
+                     .sig = sig,
+                     .n = n,
+                     .beta = beta,
+                     .chunk = chunk < BALANCED_MIN_CHUNK ? BALANCED_MIN_CHUNK : chunk};
   long chunks = (long)((n + q.chunk - 1) / q.chunk);
   par_for(chunks, 2, balanced_loss_chunks, &q);
   for (long c = 0; c < chunks; c++)
@@ -227,12 +225,7 @@ static void balanced_grad_range(long lo, long hi, void *ctx) {
 
 void ew_balanced_sigmoid_ce_grad(const float *t, const float *sig, size_t n, float beta,
                                  float scale, float *dx) {
-  balanced_pass q;
-  q.t = t;
-  q.sig_in = sig;
-  q.dx = dx;
-  q.beta = beta;
-  q.scale = scale;
+  balanced_pass q = {.t = t, .sig_in = sig, .dx = dx, .beta = beta, .scale = scale};
   par_for((long)n, BALANCED_MIN_CHUNK, balanced_grad_range, &q);
 }
 

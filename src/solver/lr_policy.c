@@ -48,11 +48,12 @@ static float rate_step(const Caffe__SolverParameter *p, int iter, int *current_s
   return (float)((double)p->base_lr * pow((double)p->gamma, (double)*current_step));
 }
 
-static float rate_multistep(const Caffe__SolverParameter *p, int iter, int *current_step) {
+static float rate_multistep(const Caffe__SolverParameter *p, int iter, int *current_step,
+                            crema_log_level level) {
   if (*current_step >= 0 && (size_t)*current_step < p->n_stepvalue &&
       iter >= p->stepvalue[*current_step]) {
     ++*current_step;
-    LOG_INFO("MultiStep Status: Iteration %d, step = %d", iter, *current_step);
+    LOG_INFO_AT(level, "MultiStep Status: Iteration %d, step = %d", iter, *current_step);
   }
   return (float)((double)p->base_lr * pow((double)p->gamma, (double)*current_step));
 }
@@ -73,7 +74,7 @@ static float rate_sigmoid(const Caffe__SolverParameter *p, int iter) {
 }
 
 crema_status lr_policy_rate(const Caffe__SolverParameter *p, int iter, int *current_step,
-                            float *rate, crema_error *err) {
+                            crema_log_level level, float *rate, crema_error *err) {
   CREMA_TRY(lr_policy_check(p, err));
   const char *name = policy_name(p);
   if (!strcmp(name, "fixed"))
@@ -85,7 +86,7 @@ crema_status lr_policy_rate(const Caffe__SolverParameter *p, int iter, int *curr
   else if (!strcmp(name, "inv"))
     *rate = rate_inv(p, iter);
   else if (!strcmp(name, "multistep"))
-    *rate = rate_multistep(p, iter, current_step);
+    *rate = rate_multistep(p, iter, current_step, level);
   else if (!strcmp(name, "poly"))
     *rate = rate_poly(p, iter);
   else

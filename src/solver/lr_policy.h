@@ -12,6 +12,7 @@
 
 #include "caffe.pb-c.h"
 #include "core/error.h"
+#include "crema.h"
 
 /* Checks that the policy is known and its parameters are usable, so that
  * training never fails half way through. */
@@ -19,8 +20,8 @@ crema_status lr_policy_check(const Caffe__SolverParameter *p, crema_error *err);
 
 /* The rate at iteration iter.  *current_step is the solver's step counter:
  * "step" sets it, "multistep" advances it by at most one per call (and logs
- * it, as Caffe), the others leave it alone. */
+ * it under LEVEL, as Caffe), the others leave it alone. */
 crema_status lr_policy_rate(const Caffe__SolverParameter *p, int iter, int *current_step,
-                            float *rate, crema_error *err);
+                            crema_log_level level, float *rate, crema_error *err);
 
 #endif

@@ -392,6 +392,7 @@ static crema_status solver_init(solver *s, crema_error *err) {
   LOG_INFO_AT(s->opts.log_level, "Solver scaffolding done.");
   CREMA_TRY(collect_learnable(s, err));
   CREMA_TRY(update_rule_init(&s->rule, s->param, s->params, s->nparams, err));
+  s->rule.log_level = s->opts.log_level;
   s->losses = crema_calloc((size_t)s->param->average_loss, sizeof(float), err);
   if (!s->losses)
     return CREMA_ERR_NOMEM;
@@ -849,7 +850,7 @@ static crema_status forward_backward(solver *s, float *loss, crema_error *err) {
 
 static crema_status apply_update(solver *s, int display, crema_error *err) {
   float rate = 0;
-  CREMA_TRY(lr_policy_rate(s->param, s->iter, &s->current_step, &rate, err));
+  CREMA_TRY(lr_policy_rate(s->param, s->iter, &s->current_step, s->opts.log_level, &rate, err));
   s->rate = rate;
   if (display)
     LOG_INFO_AT(s->opts.log_level, "Iteration %d, lr = %g", s->iter, (double)rate);

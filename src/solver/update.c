@@ -125,8 +125,8 @@ void update_clip_gradients(const update_rule *u, const learnable *params, int np
   if (!(norm > clip))
     return;
   const float scale = clip / norm;
-  LOG_INFO("Gradient clipping: scaling down gradients (L2 norm %g > %g) by scale factor %g",
-           (double)norm, (double)clip, (double)scale);
+  LOG_INFO_AT(u->log_level, "Gradient clipping: scaling down gradients (L2 norm %g > %g) by scale factor %g",
+              (double)norm, (double)clip, (double)scale);
   for (int i = 0; i < nparams; i++)
     math_scal((int)params[i].b->count, scale, params[i].b->diff);
 }

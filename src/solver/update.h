@@ -12,6 +12,7 @@
 #include "caffe.pb-c.h"
 #include "core/blob.h"
 #include "core/error.h"
+#include "crema.h"
 
 typedef enum solver_type {
   SOLVER_SGD,
@@ -39,6 +40,7 @@ typedef struct update_rule {
   int nhistory;
   float *update;                       /* scratch, as Caffe's update_ / temp_ */
   float *temp;
+  crema_log_level log_level; /* of the clipping notice; CREMA_LOG_INFO after init */
 } update_rule;
 
 /* "SGD", "Nesterov", ... (Caffe's registered solver names). */

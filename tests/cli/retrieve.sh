@@ -14,10 +14,7 @@ cd "$work" || exit 99
 # retrieve_fixture: 8 synthetic images labelled 0/1, their LMDB, a small
 # net with random weights, and its features (global and spatial).
 retrieve_fixture() {
-  "$CREMA_BIN" synth --count 8 --size 48 --seed 5 imgs 2>/dev/null || fail "synth"
-  for i in 0 1 2 3 4 5 6 7; do echo "ISIC_000000$i.jpg $((i % 2))"; done >list.txt
-  "$CREMA_BIN" convert-imageset --resize_width 32 --resize_height 32 imgs/ list.txt db \
-    2>/dev/null || fail "convert-imageset"
+  synth_image_db --resize_width 32 --resize_height 32
   cat >net.prototxt <<'NET'
 name: "feat"
 layer { name: "data" type: "Data" top: "data" top: "label"

@@ -12,9 +12,7 @@ python=/usr/bin/python3
 
 make_workdir retrieve-masks
 cd "$work" || exit 99
-"$CREMA_BIN" synth --count 8 --size 48 --seed 5 imgs 2>/dev/null || fail "synth"
-for i in 0 1 2 3 4 5 6 7; do echo "ISIC_000000$i.jpg $((i % 2))"; done >list.txt
-"$CREMA_BIN" convert-imageset imgs/ list.txt db 2>/dev/null || fail "convert-imageset"
+synth_image_db
 cat >net.prototxt <<'NET'
 layer { name: "data" type: "Data" top: "data" top: "label"
   transform_param { scale: 0.00390625 } data_param { source: "db" batch_size: 4 backend: LMDB } }

@@ -47,3 +47,12 @@ finish() {
   fi
   exit 0
 }
+
+# synth_image_db [CONVERT-IMAGESET OPTION...]: in the current directory,
+# imgs/ with 8 synthetic 48x48 lesions, list.txt labelling them 0/1 by
+# parity, and db, their convert-imageset LMDB (the retrieval tests' data).
+synth_image_db() {
+  "$CREMA_BIN" synth --count 8 --size 48 --seed 5 imgs 2>/dev/null || fail "synth"
+  for i in 0 1 2 3 4 5 6 7; do echo "ISIC_000000$i.jpg $((i % 2))"; done >list.txt
+  "$CREMA_BIN" convert-imageset "$@" imgs/ list.txt db 2>/dev/null || fail "convert-imageset"
+}

@@ -20,7 +20,7 @@ static void rates(const Caffe__SolverParameter *p) {
   int step = 0;
   for (size_t i = 0; i < sizeof iters / sizeof iters[0]; i++) {
     float rate;
-    st = lr_policy_rate(p, iters[i], &step, &rate, &err);
+    st = lr_policy_rate(p, iters[i], &step, CREMA_LOG_NONE, &rate, &err);
     fuzz_expect_message(st, &err);
   }
 }

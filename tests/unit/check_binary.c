@@ -18,37 +18,11 @@
 #include "io/pbutil.h"
 #include "tests/unit/testutil.h"
 
-/* ---- a scratch directory per test ---- */
+/* ---- a scratch directory per test (testutil.h) ---- */
 
-static char scratch[256];
+static void setup_scratch(void) { test_scratch_make("check-binary"); }
 
-static void make_scratch(void) {
-  snprintf(scratch, sizeof scratch, "/tmp/crema-check-binary-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(scratch));
-}
-
-static void remove_scratch(void) {
-  DIR *d = opendir(scratch);
-  if (!d)
-    return;
-  struct dirent *e;
-  char path[512];
-  while ((e = readdir(d)) != NULL) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-      continue;
-    snprintf(path, sizeof path, "%s/%s", scratch, e->d_name);
-    if (rmdir(path) != 0)
-      unlink(path);
-  }
-  closedir(d);
-  rmdir(scratch);
-}
-
-static const char *scratch_file(const char *name) {
-  static char path[512];
-  snprintf(path, sizeof path, "%s/%s", scratch, name);
-  return path;
-}
+static void teardown_scratch(void) { test_scratch_remove(); }
 
 static void write_bytes(const char *path, const void *data, size_t len) {
   FILE *f = fopen(path, "wb");
@@ -78,10 +52,10 @@ static int count_dir_entries(const char *dir) {
 
 START_TEST(view_reads_whole_file) {
   const char text[] = "hello, world";
-  write_bytes(scratch_file("a.txt"), text, sizeof text - 1);
+  write_bytes(test_scratch_path("a.txt"), text, sizeof text - 1);
   file_view v;
   crema_error err = {0};
-  ck_assert_int_eq(file_view_open(scratch_file("a.txt"), 1000, &v, &err), CREMA_OK);
+  ck_assert_int_eq(file_view_open(test_scratch_path("a.txt"), 1000, &v, &err), CREMA_OK);
   ck_assert_uint_eq(v.size, sizeof text - 1);
   ck_assert(memcmp(v.data, text, v.size) == 0);
   file_view_close(&v);
@@ -89,10 +63,10 @@ START_TEST(view_reads_whole_file) {
 END_TEST
 
 START_TEST(view_of_empty_file_is_empty) {
-  write_bytes(scratch_file("empty"), NULL, 0);
+  write_bytes(test_scratch_path("empty"), NULL, 0);
   file_view v;
   crema_error err = {0};
-  ck_assert_int_eq(file_view_open(scratch_file("empty"), 1000, &v, &err), CREMA_OK);
+  ck_assert_int_eq(file_view_open(test_scratch_path("empty"), 1000, &v, &err), CREMA_OK);
   ck_assert_ptr_null(v.data);
   ck_assert_uint_eq(v.size, 0);
   file_view_close(&v);
@@ -102,17 +76,17 @@ END_TEST
 START_TEST(view_errors_are_clear) {
   file_view v;
   crema_error err = {0};
-  ck_assert_int_eq(file_view_open(scratch_file("missing"), 1000, &v, &err), CREMA_ERR_NOT_FOUND);
+  ck_assert_int_eq(file_view_open(test_scratch_path("missing"), 1000, &v, &err), CREMA_ERR_NOT_FOUND);
   ck_assert_msg_has(err, "missing");
-  ck_assert_int_eq(file_view_open(scratch, 1000, &v, &err), CREMA_ERR_IO);
+  ck_assert_int_eq(file_view_open(test_scratch_dir(), 1000, &v, &err), CREMA_ERR_IO);
   ck_assert_msg_has(err, "directory");
-  write_bytes(scratch_file("big"), "0123456789", 10);
-  ck_assert_int_eq(file_view_open(scratch_file("big"), 9, &v, &err), CREMA_ERR_INVALID);
+  write_bytes(test_scratch_path("big"), "0123456789", 10);
+  ck_assert_int_eq(file_view_open(test_scratch_path("big"), 9, &v, &err), CREMA_ERR_INVALID);
   ck_assert_msg_has(err, "more than the 9");
   if (geteuid() != 0) { /* root reads anything */
-    write_bytes(scratch_file("secret"), "x", 1);
-    chmod(scratch_file("secret"), 0);
-    ck_assert_int_eq(file_view_open(scratch_file("secret"), 9, &v, &err), CREMA_ERR_IO);
+    write_bytes(test_scratch_path("secret"), "x", 1);
+    chmod(test_scratch_path("secret"), 0);
+    ck_assert_int_eq(file_view_open(test_scratch_path("secret"), 9, &v, &err), CREMA_ERR_IO);
     ck_assert_msg_has(err, "ermission");
   }
 }
@@ -130,7 +104,7 @@ END_TEST
 
 START_TEST(atomic_write_replaces_and_leaves_no_temp) {
   crema_error err = {0};
-  const char *path = scratch_file("out.bin");
+  const char *path = test_scratch_path("out.bin");
   ck_assert_int_eq(file_write_atomic(path, "first", 5, &err), CREMA_OK);
   ck_assert_int_eq(file_write_atomic(path, "second!", 7, &err), CREMA_OK);
   file_view v;
@@ -138,7 +112,7 @@ START_TEST(atomic_write_replaces_and_leaves_no_temp) {
   ck_assert_uint_eq(v.size, 7);
   ck_assert(memcmp(v.data, "second!", 7) == 0);
   file_view_close(&v);
-  ck_assert_int_eq(count_dir_entries(scratch), 1);
+  ck_assert_int_eq(count_dir_entries(test_scratch_dir()), 1);
   struct stat st;
   ck_assert_int_eq(stat(path, &st), 0);
   ck_assert_msg((st.st_mode & 0444) != 0, "written file is unreadable (mode %o)", st.st_mode);
@@ -147,12 +121,12 @@ END_TEST
 
 START_TEST(atomic_write_fails_cleanly) {
   crema_error err = {0};
-  ck_assert_int_eq(file_write_atomic(scratch_file("no/such/dir/x"), "a", 1, &err), CREMA_ERR_IO);
+  ck_assert_int_eq(file_write_atomic(test_scratch_path("no/such/dir/x"), "a", 1, &err), CREMA_ERR_IO);
   ck_assert_msg_has(err, "no/such/dir/x");
   /* Renaming onto a directory fails after the temp file was written. */
-  mkdir(scratch_file("adir"), 0755);
-  ck_assert_int_eq(file_write_atomic(scratch_file("adir"), "a", 1, &err), CREMA_ERR_IO);
-  ck_assert_int_eq(count_dir_entries(scratch), 1);
+  mkdir(test_scratch_path("adir"), 0755);
+  ck_assert_int_eq(file_write_atomic(test_scratch_path("adir"), "a", 1, &err), CREMA_ERR_IO);
+  ck_assert_int_eq(count_dir_entries(test_scratch_dir()), 1);
 }
 END_TEST
 
@@ -194,8 +168,8 @@ START_TEST(truncated_model_is_rejected) {
   unsigned char *bytes = read_fixture("nets/lenet_real/lenet_iter_10000.caffemodel", &len);
   const size_t cuts[] = {len - 1, len / 2, 3, 1};
   for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-    write_bytes(scratch_file("cut.caffemodel"), bytes, cuts[i]);
-    expect_bad_binary(scratch_file("cut.caffemodel"),
+    write_bytes(test_scratch_path("cut.caffemodel"), bytes, cuts[i]);
+    expect_bad_binary(test_scratch_path("cut.caffemodel"),
                       "not a Caffe binary model (truncated or corrupt)");
   }
   free(bytes);
@@ -211,24 +185,24 @@ START_TEST(random_bytes_are_rejected) {
   }
   /* Start with a field-7 (invalid wire type) key so the bytes cannot parse. */
   noise[0] = 0x3f;
-  write_bytes(scratch_file("noise.caffemodel"), noise, sizeof noise);
-  expect_bad_binary(scratch_file("noise.caffemodel"), "not a Caffe binary model");
+  write_bytes(test_scratch_path("noise.caffemodel"), noise, sizeof noise);
+  expect_bad_binary(test_scratch_path("noise.caffemodel"), "not a Caffe binary model");
 }
 END_TEST
 
 START_TEST(length_prefix_past_end_is_rejected) {
   /* Field 100 (layer), length-delimited, claiming 1000000 bytes. */
   const unsigned char bytes[] = {0xa2, 0x06, 0xc0, 0x84, 0x3d, 0x0a, 0x01, 'x'};
-  write_bytes(scratch_file("long.caffemodel"), bytes, sizeof bytes);
-  expect_bad_binary(scratch_file("long.caffemodel"), "truncated or corrupt");
+  write_bytes(test_scratch_path("long.caffemodel"), bytes, sizeof bytes);
+  expect_bad_binary(test_scratch_path("long.caffemodel"), "truncated or corrupt");
 }
 END_TEST
 
 START_TEST(empty_missing_and_directory_are_rejected) {
-  write_bytes(scratch_file("empty.caffemodel"), NULL, 0);
-  expect_bad_binary(scratch_file("empty.caffemodel"), "empty file");
-  expect_bad_binary(scratch_file("missing.caffemodel"), "missing.caffemodel");
-  expect_bad_binary(scratch, "directory");
+  write_bytes(test_scratch_path("empty.caffemodel"), NULL, 0);
+  expect_bad_binary(test_scratch_path("empty.caffemodel"), "empty file");
+  expect_bad_binary(test_scratch_path("missing.caffemodel"), "missing.caffemodel");
+  expect_bad_binary(test_scratch_dir(), "directory");
 }
 END_TEST
 
@@ -238,8 +212,8 @@ START_TEST(binary_round_trip) {
   crema_error err = {0};
   ck_assert_msg(bin_read_file(path, &caffe__net_parameter__descriptor, &msg, &err) == CREMA_OK,
                 "%s", err.message);
-  ck_assert_int_eq(bin_write_file(scratch_file("copy.caffemodel"), msg, &err), CREMA_OK);
-  ck_assert_int_eq(bin_read_file(scratch_file("copy.caffemodel"),
+  ck_assert_int_eq(bin_write_file(test_scratch_path("copy.caffemodel"), msg, &err), CREMA_OK);
+  ck_assert_int_eq(bin_read_file(test_scratch_path("copy.caffemodel"),
                                  &caffe__net_parameter__descriptor, &again, &err),
                    CREMA_OK);
   ck_assert(pb_message_equal(msg, again));
@@ -376,10 +350,10 @@ START_TEST(blob_to_blobproto_round_trip) {
   ck_assert_int_eq(blob_to_blobproto(b, 1, &bp, &err), CREMA_OK);
   ck_assert_uint_eq(bp->shape->n_dim, 3);
   ck_assert_uint_eq(bp->n_diff, 6);
-  ck_assert_int_eq(bin_write_file(scratch_file("b.binaryproto"), &bp->base, &err), CREMA_OK);
+  ck_assert_int_eq(bin_write_file(test_scratch_path("b.binaryproto"), &bp->base, &err), CREMA_OK);
   blob *c = new_blob();
   int has_diff = 0;
-  ck_assert_int_eq(blob_read_file(scratch_file("b.binaryproto"), c, &has_diff, &err), CREMA_OK);
+  ck_assert_int_eq(blob_read_file(test_scratch_path("b.binaryproto"), c, &has_diff, &err), CREMA_OK);
   ck_assert_int_eq(has_diff, 1);
   ck_assert(blob_same_shape(b, c));
   ck_assert(memcmp(b->data, c->data, 6 * sizeof(float)) == 0);
@@ -426,12 +400,12 @@ static void write_npy(const char *path, int major, const char *dict, const void 
 
 START_TEST(npy_f8_version1) {
   const double values[] = {1.5, -2, 3, 4, 5, 6.25};
-  write_npy(scratch_file("a.npy"), 1,
+  write_npy(test_scratch_path("a.npy"), 1,
             "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", values,
             sizeof values);
   blob *b = new_blob();
   crema_error err = {0};
-  ck_assert_msg(npy_read(scratch_file("a.npy"), b, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(npy_read(test_scratch_path("a.npy"), b, &err) == CREMA_OK, "%s", err.message);
   ck_assert_int_eq(b->num_axes, 2);
   ck_assert_int_eq(b->shape[0], 2);
   ck_assert_int_eq(b->shape[1], 3);
@@ -446,26 +420,26 @@ START_TEST(npy_versions_2_and_3_and_odd_shapes) {
   const float four[] = {1, 2, 3, 4};
   crema_error err = {0};
   blob *b = new_blob();
-  write_npy(scratch_file("s.npy"), 2, "{'shape': (), 'fortran_order': False, 'descr': '<f4'}",
+  write_npy(test_scratch_path("s.npy"), 2, "{'shape': (), 'fortran_order': False, 'descr': '<f4'}",
             one, sizeof one);
-  ck_assert_msg(npy_read(scratch_file("s.npy"), b, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(npy_read(test_scratch_path("s.npy"), b, &err) == CREMA_OK, "%s", err.message);
   ck_assert_int_eq(b->num_axes, 0);
   ck_assert_float_eq(b->data[0], 42.f);
-  write_npy(scratch_file("v.npy"), 3, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }",
+  write_npy(test_scratch_path("v.npy"), 3, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }",
             four, sizeof four);
-  ck_assert_msg(npy_read(scratch_file("v.npy"), b, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(npy_read(test_scratch_path("v.npy"), b, &err) == CREMA_OK, "%s", err.message);
   ck_assert_int_eq(b->num_axes, 1);
   ck_assert_int_eq(b->shape[0], 4);
   ck_assert_float_eq(b->data[3], 4.f);
   const int64_t ints[] = {-3, 9};
-  write_npy(scratch_file("i.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
+  write_npy(test_scratch_path("i.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
             ints, sizeof ints);
-  ck_assert_msg(npy_read(scratch_file("i.npy"), b, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(npy_read(test_scratch_path("i.npy"), b, &err) == CREMA_OK, "%s", err.message);
   ck_assert_float_eq(b->data[0], -3.f);
   const unsigned char be[] = {0x3f, 0x80, 0, 0}; /* 1.0f big-endian */
-  write_npy(scratch_file("be.npy"), 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }",
+  write_npy(test_scratch_path("be.npy"), 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }",
             be, sizeof be);
-  ck_assert_msg(npy_read(scratch_file("be.npy"), b, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(npy_read(test_scratch_path("be.npy"), b, &err) == CREMA_OK, "%s", err.message);
   ck_assert_float_eq(b->data[0], 1.f);
   blob_free(b);
 }
@@ -475,29 +449,29 @@ START_TEST(bad_npy_files_are_rejected) {
   const float four[] = {1, 2, 3, 4};
   crema_error err = {0};
   blob *b = new_blob();
-  write_npy(scratch_file("f.npy"), 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }",
+  write_npy(test_scratch_path("f.npy"), 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }",
             four, sizeof four);
-  ck_assert_int_eq(npy_read(scratch_file("f.npy"), b, &err), CREMA_ERR_UNSUPPORTED);
+  ck_assert_int_eq(npy_read(test_scratch_path("f.npy"), b, &err), CREMA_ERR_UNSUPPORTED);
   ck_assert_msg_has(err, "Fortran");
-  write_npy(scratch_file("c.npy"), 1, "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }",
+  write_npy(test_scratch_path("c.npy"), 1, "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }",
             four, sizeof four);
-  ck_assert_int_eq(npy_read(scratch_file("c.npy"), b, &err), CREMA_ERR_UNSUPPORTED);
+  ck_assert_int_eq(npy_read(test_scratch_path("c.npy"), b, &err), CREMA_ERR_UNSUPPORTED);
   ck_assert_msg_has(err, "<c8");
-  write_npy(scratch_file("short.npy"), 1,
+  write_npy(test_scratch_path("short.npy"), 1,
             "{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", four, sizeof four);
-  ck_assert_int_eq(npy_read(scratch_file("short.npy"), b, &err), CREMA_ERR_INVALID);
+  ck_assert_int_eq(npy_read(test_scratch_path("short.npy"), b, &err), CREMA_ERR_INVALID);
   ck_assert_msg_has(err, "needs 20 bytes");
-  write_npy(scratch_file("huge.npy"), 1,
+  write_npy(test_scratch_path("huge.npy"), 1,
             "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999,), }", four,
             sizeof four);
-  ck_assert_int_eq(npy_read(scratch_file("huge.npy"), b, &err), CREMA_ERR_INVALID);
-  write_npy(scratch_file("junk.npy"), 1, "{'descr': '<f4', 'shape': [2]}", four, sizeof four);
-  ck_assert_int_eq(npy_read(scratch_file("junk.npy"), b, &err), CREMA_ERR_INVALID);
-  write_bytes(scratch_file("magic.npy"), "NUMPY not really", 16);
-  ck_assert_int_eq(npy_read(scratch_file("magic.npy"), b, &err), CREMA_ERR_INVALID);
+  ck_assert_int_eq(npy_read(test_scratch_path("huge.npy"), b, &err), CREMA_ERR_INVALID);
+  write_npy(test_scratch_path("junk.npy"), 1, "{'descr': '<f4', 'shape': [2]}", four, sizeof four);
+  ck_assert_int_eq(npy_read(test_scratch_path("junk.npy"), b, &err), CREMA_ERR_INVALID);
+  write_bytes(test_scratch_path("magic.npy"), "NUMPY not really", 16);
+  ck_assert_int_eq(npy_read(test_scratch_path("magic.npy"), b, &err), CREMA_ERR_INVALID);
   ck_assert_msg_has(err, "magic");
-  write_bytes(scratch_file("hdr.npy"), "\x93NUMPY\x01\x00\xff\x00{", 11);
-  ck_assert_int_eq(npy_read(scratch_file("hdr.npy"), b, &err), CREMA_ERR_INVALID);
+  write_bytes(test_scratch_path("hdr.npy"), "\x93NUMPY\x01\x00\xff\x00{", 11);
+  ck_assert_int_eq(npy_read(test_scratch_path("hdr.npy"), b, &err), CREMA_ERR_INVALID);
   ck_assert_msg_has(err, "truncated");
   blob_free(b);
 }
@@ -512,25 +486,25 @@ START_TEST(npy_write_read_round_trip) {
     b->data[i] = (float)i - 2.5f;
     b->diff[i] = (float)i * 10;
   }
-  ck_assert_int_eq(npy_write(scratch_file("w.npy"), b, 0, &err), CREMA_OK);
-  ck_assert_int_eq(npy_write(scratch_file("d.npy"), b, 1, &err), CREMA_OK);
+  ck_assert_int_eq(npy_write(test_scratch_path("w.npy"), b, 0, &err), CREMA_OK);
+  ck_assert_int_eq(npy_write(test_scratch_path("d.npy"), b, 1, &err), CREMA_OK);
   blob *c = new_blob();
   int has_diff = 1;
-  ck_assert_int_eq(blob_read_file(scratch_file("w.npy"), c, &has_diff, &err), CREMA_OK);
+  ck_assert_int_eq(blob_read_file(test_scratch_path("w.npy"), c, &has_diff, &err), CREMA_OK);
   ck_assert_int_eq(has_diff, 0);
   ck_assert(blob_same_shape(b, c));
   ck_assert(memcmp(b->data, c->data, 6 * sizeof(float)) == 0);
-  ck_assert_int_eq(npy_read(scratch_file("d.npy"), c, &err), CREMA_OK);
+  ck_assert_int_eq(npy_read(test_scratch_path("d.npy"), c, &err), CREMA_OK);
   ck_assert_float_eq(c->data[5], 50.f);
   /* NumPy aligns the data to 64 bytes. */
   struct stat st;
-  ck_assert_int_eq(stat(scratch_file("w.npy"), &st), 0);
+  ck_assert_int_eq(stat(test_scratch_path("w.npy"), &st), 0);
   ck_assert_int_eq((st.st_size - 6 * 4) % 64, 0);
   blob *s = new_blob();
   ck_assert_int_eq(blob_reshape(s, 0, NULL, &err), CREMA_OK);
   s->data[0] = 3.f;
-  ck_assert_int_eq(npy_write(scratch_file("s.npy"), s, 0, &err), CREMA_OK);
-  ck_assert_int_eq(npy_read(scratch_file("s.npy"), c, &err), CREMA_OK);
+  ck_assert_int_eq(npy_write(test_scratch_path("s.npy"), s, 0, &err), CREMA_OK);
+  ck_assert_int_eq(npy_read(test_scratch_path("s.npy"), c, &err), CREMA_OK);
   ck_assert_int_eq(c->num_axes, 0);
   ck_assert_float_eq(c->data[0], 3.f);
   blob_free(b);
@@ -542,7 +516,7 @@ END_TEST
 static Suite *binary_suite(void) {
   Suite *s = suite_create("binary");
   TCase *files = tcase_create("files");
-  tcase_add_checked_fixture(files, make_scratch, remove_scratch);
+  tcase_add_checked_fixture(files, setup_scratch, teardown_scratch);
   tcase_add_test(files, view_reads_whole_file);
   tcase_add_test(files, view_of_empty_file_is_empty);
   tcase_add_test(files, view_errors_are_clear);
@@ -552,7 +526,7 @@ static Suite *binary_suite(void) {
   tcase_add_test(files, suffix_is_case_insensitive);
   suite_add_tcase(s, files);
   TCase *bin = tcase_create("binary");
-  tcase_add_checked_fixture(bin, make_scratch, remove_scratch);
+  tcase_add_checked_fixture(bin, setup_scratch, teardown_scratch);
   tcase_add_test(bin, truncated_model_is_rejected);
   tcase_add_test(bin, random_bytes_are_rejected);
   tcase_add_test(bin, length_prefix_past_end_is_rejected);
@@ -560,7 +534,7 @@ static Suite *binary_suite(void) {
   tcase_add_test(bin, binary_round_trip);
   suite_add_tcase(s, bin);
   TCase *blobs = tcase_create("blobproto");
-  tcase_add_checked_fixture(blobs, make_scratch, remove_scratch);
+  tcase_add_checked_fixture(blobs, setup_scratch, teardown_scratch);
   tcase_add_test(blobs, legacy_dims_shape_and_data);
   tcase_add_test(blobs, double_data_and_diff);
   tcase_add_test(blobs, scalar_blobproto);

@@ -24,38 +24,9 @@
 #include "io/text.h"
 #include "io/upgrade.h"
 #include "layers/layer.h"
+#include "tests/unit/testutil.h"
 
-/* ---- scratch directory and helpers ---- */
-
-static char scratch[256];
-static char start_dir[4096];
-
-static void make_scratch(void) {
-  snprintf(scratch, sizeof scratch, "/tmp/crema-check-data-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(scratch));
-  ck_assert_ptr_nonnull(getcwd(start_dir, sizeof start_dir));
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  chmod(path, 0700);
-  return remove(path);
-}
-
-static void remove_scratch(void) {
-  if (chdir(start_dir) != 0)
-    return;
-  chmod(scratch, 0700);
-  nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *in_scratch(const char *name) {
-  static char paths[8][512];
-  static int next;
-  char *p = paths[next++ % 8];
-  snprintf(p, 512, "%s/%s", scratch, name);
-  return p;
-}
+/* ---- helpers ---- */
 
 static const char *fixture(const char *rel) {
   static char path[1024];
@@ -210,7 +181,7 @@ static void run_golden_case(const char *name) {
   char src[512], dst[512];
   snprintf(src, sizeof src, "%s", fixture("golden/data"));
   snprintf(src + strlen(src), sizeof src - strlen(src), "/%s", name);
-  snprintf(dst, sizeof dst, "%s/%s", scratch, name);
+  snprintf(dst, sizeof dst, "%s/%s", test_scratch_dir(), name);
   copy_tree(src, dst);
   ck_assert_int_eq(chdir(dst), 0); /* source and mean_file are relative, as in Caffe */
   crema_error err = {0};
@@ -231,7 +202,7 @@ static void run_golden_case(const char *name) {
     expect_blob_near(net_blob_by_name(n, "label"), ref);
   }
   net_free(n);
-  ck_assert_int_eq(chdir(start_dir), 0);
+  ck_assert_int_eq(chdir(test_start_dir()), 0);
 }
 
 START_TEST(golden_mean_file_crop) { run_golden_case("data_mean_file_crop"); }
@@ -243,16 +214,16 @@ END_TEST
 START_TEST(compute_image_mean_matches_caffe) {
   char src[512];
   snprintf(src, sizeof src, "%s", fixture("golden/data/data_mean_file_crop"));
-  copy_tree(src, in_scratch("case"));
+  copy_tree(src, test_scratch_path("case"));
   char cmd[2048];
   snprintf(cmd, sizeof cmd,
            "'%s' compute-image-mean '%s/case/db_lmdb' '%s/mean.binaryproto' 2>/dev/null",
-           crema_bin(), scratch, scratch);
+           crema_bin(), test_scratch_dir(), test_scratch_dir());
   run_ok(cmd);
   file_view a, b;
   crema_error err = {0};
-  ck_assert_int_eq(file_view_open(in_scratch("mean.binaryproto"), 1 << 20, &a, &err), CREMA_OK);
-  ck_assert_int_eq(file_view_open(in_scratch("case/mean.binaryproto"), 1 << 20, &b, &err),
+  ck_assert_int_eq(file_view_open(test_scratch_path("mean.binaryproto"), 1 << 20, &a, &err), CREMA_OK);
+  ck_assert_int_eq(file_view_open(test_scratch_path("case/mean.binaryproto"), 1 << 20, &b, &err),
                    CREMA_OK);
   ck_assert_uint_eq(a.size, b.size);
   ck_assert_int_eq(memcmp(a.data, b.data, a.size), 0);
@@ -261,7 +232,7 @@ START_TEST(compute_image_mean_matches_caffe) {
   snprintf(cmd, sizeof cmd,
            "'%s' compute-image-mean --backend=leveldb '%s/case/db_lmdb' 2>&1 | grep -q "
            "'LEVELDB is not supported'",
-           crema_bin(), scratch);
+           crema_bin(), test_scratch_dir());
   run_ok(cmd);
 }
 END_TEST
@@ -269,15 +240,15 @@ END_TEST
 /* ---- LMDB source and writer ---- */
 
 START_TEST(lmdb_key_order_and_wrap) {
-  lmdb_writer *w = new_db(in_scratch("db"));
+  lmdb_writer *w = new_db(test_scratch_path("db"));
   put_raw(w, "b", 1, 1, 1, 2, 2);
   put_raw(w, "c", 1, 1, 1, 3, 3);
   put_raw(w, "a", 1, 1, 1, 1, 1);
   finish_db(w);
   crema_error err = {0};
   lmdb_source *s, *t;
-  ck_assert_int_eq(lmdb_source_open(in_scratch("db"), &s, &err), CREMA_OK);
-  ck_assert_int_eq(lmdb_source_open(in_scratch("db"), &t, &err), CREMA_OK); /* two readers */
+  ck_assert_int_eq(lmdb_source_open(test_scratch_path("db"), &s, &err), CREMA_OK);
+  ck_assert_int_eq(lmdb_source_open(test_scratch_path("db"), &t, &err), CREMA_OK); /* two readers */
   ck_assert_uint_eq(lmdb_source_count(s), 3);
   const char *order = "abcab";
   for (int i = 0; order[i]; i++) {
@@ -293,20 +264,20 @@ START_TEST(lmdb_key_order_and_wrap) {
   lmdb_source_close(t);
   lmdb_source_close(s);
 
-  ck_assert_int_eq(lmdb_source_open(in_scratch("missing"), &s, &err), CREMA_ERR_NOT_FOUND);
+  ck_assert_int_eq(lmdb_source_open(test_scratch_path("missing"), &s, &err), CREMA_ERR_NOT_FOUND);
   ck_assert_ptr_nonnull(strstr(err.message, "missing"));
-  ck_assert_int_ne(lmdb_writer_create(in_scratch("db"), &w, &err), CREMA_OK);
+  ck_assert_int_ne(lmdb_writer_create(test_scratch_path("db"), &w, &err), CREMA_OK);
   ck_assert_ptr_nonnull(strstr(err.message, "already exists"));
-  w = new_db(in_scratch("empty"));
+  w = new_db(test_scratch_path("empty"));
   finish_db(w);
-  ck_assert_int_ne(lmdb_source_open(in_scratch("empty"), &s, &err), CREMA_OK);
+  ck_assert_int_ne(lmdb_source_open(test_scratch_path("empty"), &s, &err), CREMA_OK);
   ck_assert_ptr_nonnull(strstr(err.message, "no records"));
 }
 END_TEST
 
 START_TEST(lmdb_writer_grows_the_map) {
   /* 40 records of 2 MiB overflow the initial 64 MiB map. */
-  lmdb_writer *w = new_db(in_scratch("big"));
+  lmdb_writer *w = new_db(test_scratch_path("big"));
   size_t n = (size_t)2 << 20;
   unsigned char *value = calloc(n, 1);
   crema_error err = {0};
@@ -320,7 +291,7 @@ START_TEST(lmdb_writer_grows_the_map) {
   free(value);
   finish_db(w);
   lmdb_source *s;
-  ck_assert_int_eq(lmdb_source_open(in_scratch("big"), &s, &err), CREMA_OK);
+  ck_assert_int_eq(lmdb_source_open(test_scratch_path("big"), &s, &err), CREMA_OK);
   ck_assert_uint_eq(lmdb_source_count(s), 40);
   const void *v;
   size_t len;
@@ -341,12 +312,12 @@ static void read_only_open_check(const char *db) {
 START_TEST(read_only_database_directory) {
   char src[512];
   snprintf(src, sizeof src, "%s", fixture("golden/data/data_mean_values_crop/db_lmdb"));
-  copy_tree(src, in_scratch("ro"));
-  chmod(in_scratch("ro/data.mdb"), 0444);
-  chmod(in_scratch("ro"), 0555);
-  chmod(scratch, 0755);
+  copy_tree(src, test_scratch_path("ro"));
+  chmod(test_scratch_path("ro/data.mdb"), 0444);
+  chmod(test_scratch_path("ro"), 0555);
+  chmod(test_scratch_dir(), 0755);
   if (geteuid() != 0) {
-    read_only_open_check(in_scratch("ro"));
+    read_only_open_check(test_scratch_path("ro"));
   } else {
     /* root writes anywhere: the read-only case is run as nobody. */
     pid_t pid = fork();
@@ -356,7 +327,7 @@ START_TEST(read_only_database_directory) {
         _exit(3);
       crema_error err = {0};
       lmdb_source *s;
-      if (lmdb_source_open(in_scratch("ro"), &s, &err) != CREMA_OK) {
+      if (lmdb_source_open(test_scratch_path("ro"), &s, &err) != CREMA_OK) {
         fprintf(stderr, "%s\n", err.message);
         _exit(1);
       }
@@ -370,7 +341,7 @@ START_TEST(read_only_database_directory) {
                   status);
   }
   struct stat st;
-  ck_assert_int_ne(stat(in_scratch("ro/lock.mdb"), &st), 0);
+  ck_assert_int_ne(stat(test_scratch_path("ro/lock.mdb"), &st), 0);
 }
 END_TEST
 
@@ -391,7 +362,7 @@ START_TEST(leveldb_is_rejected) {
 END_TEST
 
 START_TEST(corrupt_records_name_database_and_key) {
-  lmdb_writer *w = new_db(in_scratch("db"));
+  lmdb_writer *w = new_db(test_scratch_path("db"));
   put_raw(w, "k0_good", 3, 4, 4, 0, 7);
   Caffe__Datum d;
   caffe__datum__init(&d);
@@ -408,24 +379,24 @@ START_TEST(corrupt_records_name_database_and_key) {
   finish_db(w);
 
   data_fixture f;
-  ck_assert_msg(data_open(&f, data_layer_text(in_scratch("db"), 1, NULL), CAFFE__PHASE__TEST, 2,
+  ck_assert_msg(data_open(&f, data_layer_text(test_scratch_path("db"), 1, NULL), CAFFE__PHASE__TEST, 2,
                           &err) == CREMA_OK,
                 "%s", err.message);
   ck_assert_int_eq(data_forward(&f, &err), CREMA_OK);
   ck_assert_float_eq(f.tops[1]->data[0], 7.f);
   for (int i = 0; i < 2; i++) { /* the error stays until the layer is gone */
     ck_assert_int_ne(data_forward(&f, &err), CREMA_OK);
-    ck_assert_msg(strstr(err.message, "key 'k1_short'") && strstr(err.message, scratch) &&
+    ck_assert_msg(strstr(err.message, "key 'k1_short'") && strstr(err.message, test_scratch_dir()) &&
                       strstr(err.message, "10 data bytes") && strstr(err.message, "'data'"),
                   "%s", err.message);
   }
   data_close(&f);
 
   /* A first record that is not a Datum fails setup. */
-  w = new_db(in_scratch("db2"));
+  w = new_db(test_scratch_path("db2"));
   ck_assert_int_eq(lmdb_writer_put(w, "only", 4, garbage, sizeof garbage, &err), CREMA_OK);
   finish_db(w);
-  ck_assert_int_ne(data_open(&f, data_layer_text(in_scratch("db2"), 2, NULL), CAFFE__PHASE__TEST,
+  ck_assert_int_ne(data_open(&f, data_layer_text(test_scratch_path("db2"), 2, NULL), CAFFE__PHASE__TEST,
                              2, &err),
                    CREMA_OK);
   ck_assert_msg(strstr(err.message, "key 'only'") && strstr(err.message, "not a Datum"), "%s",
@@ -433,7 +404,7 @@ START_TEST(corrupt_records_name_database_and_key) {
   data_close(&f);
 
   /* An encoded record with a broken image. */
-  w = new_db(in_scratch("db3"));
+  w = new_db(test_scratch_path("db3"));
   caffe__datum__init(&d);
   unsigned char png_start[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13};
   d.has_data = d.has_encoded = 1;
@@ -442,7 +413,7 @@ START_TEST(corrupt_records_name_database_and_key) {
   d.data.len = sizeof png_start;
   put_datum(w, "enc", &d);
   finish_db(w);
-  ck_assert_int_ne(data_open(&f, data_layer_text(in_scratch("db3"), 2, NULL), CAFFE__PHASE__TEST,
+  ck_assert_int_ne(data_open(&f, data_layer_text(test_scratch_path("db3"), 2, NULL), CAFFE__PHASE__TEST,
                              2, &err),
                    CREMA_OK);
   ck_assert_msg(strstr(err.message, "key 'enc'") && strstr(err.message, "corrupt PNG"), "%s",
@@ -454,14 +425,14 @@ END_TEST
 /* Each item of a TRAIN batch with crop and mirror is a crop of its record,
  * possibly mirrored; the same seed gives the same batch. */
 START_TEST(train_crop_and_mirror) {
-  lmdb_writer *w = new_db(in_scratch("db"));
+  lmdb_writer *w = new_db(test_scratch_path("db"));
   for (int i = 0; i < 4; i++) {
     char key[8];
     snprintf(key, sizeof key, "%d", i);
     put_raw(w, key, 2, 5, 6, 10 * i, i);
   }
   finish_db(w);
-  const char *text = data_layer_text(in_scratch("db"), 4,
+  const char *text = data_layer_text(test_scratch_path("db"), 4,
                                      "transform_param { crop_size: 3 mirror: true scale: 2 }");
   data_fixture f, g;
   crema_error err = {0};
@@ -507,7 +478,7 @@ END_TEST
 
 /* Two Data layers over databases of equal length stay in step. */
 START_TEST(layers_advance_in_lockstep) {
-  lmdb_writer *a = new_db(in_scratch("a")), *b = new_db(in_scratch("b"));
+  lmdb_writer *a = new_db(test_scratch_path("a")), *b = new_db(test_scratch_path("b"));
   for (int i = 0; i < 5; i++) {
     char key[8];
     snprintf(key, sizeof key, "%02d", i);
@@ -518,10 +489,10 @@ START_TEST(layers_advance_in_lockstep) {
   finish_db(b);
   data_fixture fa, fb;
   crema_error err = {0};
-  ck_assert_int_eq(data_open(&fa, data_layer_text(in_scratch("a"), 2, NULL), CAFFE__PHASE__TEST,
+  ck_assert_int_eq(data_open(&fa, data_layer_text(test_scratch_path("a"), 2, NULL), CAFFE__PHASE__TEST,
                              2, &err),
                    CREMA_OK);
-  ck_assert_int_eq(data_open(&fb, data_layer_text(in_scratch("b"), 2, NULL), CAFFE__PHASE__TEST,
+  ck_assert_int_eq(data_open(&fb, data_layer_text(test_scratch_path("b"), 2, NULL), CAFFE__PHASE__TEST,
                              2, &err),
                    CREMA_OK);
   for (int step = 0; step < 7; step++) {
@@ -542,7 +513,7 @@ END_TEST
 
 static void write_image_file(const char *name, const image *img) {
   crema_error err = {0};
-  ck_assert_msg(image_write_file(in_scratch(name), img, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(image_write_file(test_scratch_path(name), img, &err) == CREMA_OK, "%s", err.message);
 }
 
 static void random_image(image *img, int w, int h, int c, unsigned seed) {
@@ -560,11 +531,11 @@ static void check_round_trip(const char *flags, const char *db, int n, const cha
                              image_color color, int rw, int rh) {
   char cmd[2048];
   snprintf(cmd, sizeof cmd, "'%s' convert-imageset %s '%s/' '%s' '%s' 2>/dev/null", crema_bin(),
-           flags, scratch, in_scratch(ext), in_scratch(db));
+           flags, test_scratch_dir(), test_scratch_path(ext), test_scratch_path(db));
   run_ok(cmd);
   data_fixture f;
   crema_error err = {0};
-  ck_assert_msg(data_open(&f, data_layer_text(in_scratch(db), n, NULL), CAFFE__PHASE__TEST, 2,
+  ck_assert_msg(data_open(&f, data_layer_text(test_scratch_path(db), n, NULL), CAFFE__PHASE__TEST, 2,
                           &err) == CREMA_OK,
                 "%s", err.message);
   ck_assert_msg(data_forward(&f, &err) == CREMA_OK, "%s", err.message);
@@ -572,7 +543,7 @@ static void check_round_trip(const char *flags, const char *db, int n, const cha
     char name[32];
     snprintf(name, sizeof name, "img%d.%s", i, ext);
     image img, sized;
-    ck_assert_int_eq(image_read_file(in_scratch(name), color, &img, &err), CREMA_OK);
+    ck_assert_int_eq(image_read_file(test_scratch_path(name), color, &img, &err), CREMA_OK);
     if (rw) {
       ck_assert_int_eq(image_resize(&img, rw, rh, &sized, &err), CREMA_OK);
       image_free(&img);
@@ -592,7 +563,7 @@ static void check_round_trip(const char *flags, const char *db, int n, const cha
 }
 
 START_TEST(convert_imageset_round_trip) {
-  FILE *png_list = fopen(in_scratch("png"), "w"), *jpg_list = fopen(in_scratch("jpg"), "w");
+  FILE *png_list = fopen(test_scratch_path("png"), "w"), *jpg_list = fopen(test_scratch_path("jpg"), "w");
   for (int i = 0; i < 3; i++) {
     char name[32];
     image img;
@@ -619,7 +590,7 @@ START_TEST(convert_imageset_round_trip) {
   /* Keys are %08d_<name> in list order. */
   crema_error err = {0};
   lmdb_source *s;
-  ck_assert_int_eq(lmdb_source_open(in_scratch("png_raw"), &s, &err), CREMA_OK);
+  ck_assert_int_eq(lmdb_source_open(test_scratch_path("png_raw"), &s, &err), CREMA_OK);
   char key[64];
   ck_assert_str_eq(lmdb_source_key_string(s, key, sizeof key), "00000000_img0.png");
   lmdb_source_close(s);
@@ -628,10 +599,10 @@ START_TEST(convert_imageset_round_trip) {
   snprintf(cmd, sizeof cmd,
            "'%s' convert-imageset --backend=leveldb '%s/' '%s' '%s' 2>&1 | grep -q 'LEVELDB is "
            "not supported'",
-           crema_bin(), scratch, in_scratch("png"), in_scratch("ldb"));
+           crema_bin(), test_scratch_dir(), test_scratch_path("png"), test_scratch_path("ldb"));
   run_ok(cmd);
   snprintf(cmd, sizeof cmd, "'%s' convert-imageset '%s/' '%s' '%s' 2>/dev/null", crema_bin(),
-           scratch, in_scratch("png"), in_scratch("png_raw"));
+           test_scratch_dir(), test_scratch_path("png"), test_scratch_path("png_raw"));
   ck_assert_int_ne(run_status(cmd), 0); /* the database exists */
 }
 END_TEST
@@ -642,14 +613,14 @@ START_TEST(convert_imageset_label_map) {
   memcpy(mask.pixels, (unsigned char[]){0, 255, 255, 0, 1, 0, 0, 128}, 8);
   write_image_file("m0.png", &mask);
   image_free(&mask);
-  write_file(in_scratch("masks"), "m0.png\n", 7);
+  write_file(test_scratch_path("masks"), "m0.png\n", 7);
   char cmd[2048];
   snprintf(cmd, sizeof cmd, "'%s' convert-imageset --label-map '%s/' '%s' '%s' 2>/dev/null",
-           crema_bin(), scratch, in_scratch("masks"), in_scratch("labels"));
+           crema_bin(), test_scratch_dir(), test_scratch_path("masks"), test_scratch_path("labels"));
   run_ok(cmd);
   data_fixture f;
   crema_error err = {0};
-  ck_assert_int_eq(chdir(scratch), 0); /* a relative source, as in Caffe */
+  ck_assert_int_eq(chdir(test_scratch_dir()), 0); /* a relative source, as in Caffe */
   ck_assert_msg(data_open(&f,
                           "name: 'label' type: 'Data' top: 'label' data_param { source: "
                           "'labels' batch_size: 1 backend: LMDB }",
@@ -662,7 +633,7 @@ START_TEST(convert_imageset_label_map) {
   for (int i = 0; i < 8; i++)
     ck_assert_float_eq(f.tops[0]->data[i], expect[i]);
   data_close(&f);
-  ck_assert_int_eq(chdir(start_dir), 0);
+  ck_assert_int_eq(chdir(test_start_dir()), 0);
 }
 END_TEST
 
@@ -698,8 +669,8 @@ START_TEST(transformer_mean_value_checks) {
 }
 END_TEST
 
-static void setup_scratch(void) { make_scratch(); }
-static void teardown_scratch(void) { remove_scratch(); }
+static void setup_scratch(void) { test_scratch_make("check-data"); }
+static void teardown_scratch(void) { test_scratch_remove(); }
 
 static Suite *data_suite(void) {
   Suite *s = suite_create("data");

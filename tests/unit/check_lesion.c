@@ -23,30 +23,13 @@
 #include "lesion/files.h"
 #include "lesion/imageops.h"
 #include "lesion/segment.h"
+#include "tests/unit/testutil.h"
 
-/* ---- scratch folder and fixtures ---- */
+/* ---- fixtures ---- */
 
-static char scratch[256];
+static void setup_scratch(void) { test_scratch_make("check-lesion"); }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static void setup_scratch(void) {
-  snprintf(scratch, sizeof scratch, "/tmp/crema-check-lesion-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(scratch));
-}
-
-static void teardown_scratch(void) { nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
-static const char *in_scratch(const char *name) {
-  static char paths[8][512];
-  static int next;
-  char *p = paths[next++ % 8];
-  snprintf(p, 512, "%s/%s", scratch, name);
-  return p;
-}
+static void teardown_scratch(void) { test_scratch_remove(); }
 
 /* models/<rel> of the source tree (CREMA_TEST_DATA is its tests/data). */
 static const char *model_file(const char *rel) {
@@ -237,7 +220,7 @@ static net *build_train_net(const char *model, const char *db_dir, Caffe__Phase 
 static void make_db(int size, int augment, double val_fraction, int npairs) {
   crema_error err = {0};
   char imgs[512];
-  snprintf(imgs, sizeof imgs, "%s", in_scratch("pairs"));
+  snprintf(imgs, sizeof imgs, "%s", test_scratch_path("pairs"));
   mkdir(imgs, 0700);
   for (int i = 0; i < npairs; i++) {
     char id[32];
@@ -250,13 +233,13 @@ static void make_db(int size, int augment, double val_fraction, int npairs) {
   o.augment = augment;
   o.val_fraction = val_fraction;
   lesion_db_report r;
-  ck_assert_msg(lesion_db_build(imgs, in_scratch("db"), &o, &r, &err) == CREMA_OK, "%s",
+  ck_assert_msg(lesion_db_build(imgs, test_scratch_path("db"), &o, &r, &err) == CREMA_OK, "%s",
                 err.message);
 }
 
 START_TEST(train_val_shapes_224) {
   make_db(224, 0, 0.5, 2);
-  net *n = build_train_net(model_file("lesion/train_val.prototxt"), in_scratch("db"),
+  net *n = build_train_net(model_file("lesion/train_val.prototxt"), test_scratch_path("db"),
                            CAFFE__PHASE__TRAIN);
   assert_lesion_shapes(n, 2, 224, 224, 1);
   assert_shape(n, "data", 2, 3, 224, 224);
@@ -283,7 +266,7 @@ START_TEST(train_val_shapes_224) {
   int up = net_layer_index(n, "conv2_2_up");
   ck_assert_float_eq(n->lparams[up]->param[0]->lr_mult, 0.0f);
   net_free(n);
-  n = build_train_net(model_file("lesion/train_val.prototxt"), in_scratch("db"),
+  n = build_train_net(model_file("lesion/train_val.prototxt"), test_scratch_path("db"),
                       CAFFE__PHASE__TEST);
   assert_lesion_shapes(n, 1, 224, 224, 1);
   net_free(n);
@@ -294,7 +277,7 @@ END_TEST
  * gradients reaching conv1_1. */
 START_TEST(bundled_train_val_runs) {
   make_db(128, 1, 0, 3);
-  net *n = build_train_net(model_file("lesion/bundled/train_val.prototxt"), in_scratch("db"),
+  net *n = build_train_net(model_file("lesion/bundled/train_val.prototxt"), test_scratch_path("db"),
                            CAFFE__PHASE__TRAIN);
   assert_lesion_shapes(n, 4, 128, 128, 8);
   crema_error err = {0};
@@ -443,7 +426,7 @@ static void read_keys(const char *path, db_records *r) {
 START_TEST(lesion_db_pairs_keys_and_labels) {
   crema_error err = {0};
   char imgs[512];
-  snprintf(imgs, sizeof imgs, "%s", in_scratch("pairs"));
+  snprintf(imgs, sizeof imgs, "%s", test_scratch_path("pairs"));
   mkdir(imgs, 0700);
   for (int i = 0; i < 5; i++) {
     char id[32];
@@ -453,15 +436,15 @@ START_TEST(lesion_db_pairs_keys_and_labels) {
   /* Skipped: an image without a mask, a corrupt image, a mask of another
    * size; ignored: a text file and superpixels. */
   write_pair(imgs, "nomask", 40, 40, "png");
-  remove(in_scratch("pairs/nomask_segmentation.png"));
+  remove(test_scratch_path("pairs/nomask_segmentation.png"));
   write_pair(imgs, "corrupt", 40, 40, "jpg");
-  write_text(in_scratch("pairs/corrupt.jpg"), "not a jpeg");
+  write_text(test_scratch_path("pairs/corrupt.jpg"), "not a jpeg");
   write_pair(imgs, "mismatch", 40, 40, "png");
   write_pair(imgs, "other", 30, 30, "png");
-  rename(in_scratch("pairs/other_segmentation.png"), in_scratch("pairs/mismatch_segmentation.png"));
-  remove(in_scratch("pairs/other.png"));
-  write_text(in_scratch("pairs/metadata.csv"), "id\n");
-  write_text(in_scratch("pairs/ISIC_0000000_superpixels.png"), "x");
+  rename(test_scratch_path("pairs/other_segmentation.png"), test_scratch_path("pairs/mismatch_segmentation.png"));
+  remove(test_scratch_path("pairs/other.png"));
+  write_text(test_scratch_path("pairs/metadata.csv"), "id\n");
+  write_text(test_scratch_path("pairs/ISIC_0000000_superpixels.png"), "x");
 
   lesion_db_options o;
   lesion_db_options_init(&o);
@@ -470,7 +453,7 @@ START_TEST(lesion_db_pairs_keys_and_labels) {
   o.val_fraction = 0.2;
   o.seed = 7;
   lesion_db_report r;
-  ck_assert_msg(lesion_db_build(imgs, in_scratch("db"), &o, &r, &err) == CREMA_OK, "%s",
+  ck_assert_msg(lesion_db_build(imgs, test_scratch_path("db"), &o, &r, &err) == CREMA_OK, "%s",
                 err.message);
   ck_assert_uint_eq(r.failed, 3);
   ck_assert_uint_eq(r.val_images, 1);
@@ -480,8 +463,8 @@ START_TEST(lesion_db_pairs_keys_and_labels) {
   ck_assert_int_eq(r.border, 1);
 
   db_records a, b;
-  read_keys(in_scratch("db/images_lmdb"), &a);
-  read_keys(in_scratch("db/labels_lmdb"), &b);
+  read_keys(test_scratch_path("db/images_lmdb"), &a);
+  read_keys(test_scratch_path("db/labels_lmdb"), &b);
   ck_assert_int_eq(a.n, 12);
   ck_assert_int_eq(b.n, 12);
   for (int i = 0; i < 12; i++) {
@@ -491,12 +474,12 @@ START_TEST(lesion_db_pairs_keys_and_labels) {
     ck_assert_int_lt(atoi(a.keys[i]), 18);
     ck_assert(i == 0 || atoi(a.keys[i]) > atoi(a.keys[i - 1]));
   }
-  read_keys(in_scratch("db/val_labels_lmdb"), &b);
+  read_keys(test_scratch_path("db/val_labels_lmdb"), &b);
   ck_assert_int_eq(b.n, 1);
 
   /* Label records: 2 channels, 32x32, mask 0/1 with a band at its edge. */
   lmdb_source *s;
-  ck_assert(lmdb_source_open(in_scratch("db/labels_lmdb"), &s, &err) == CREMA_OK);
+  ck_assert(lmdb_source_open(test_scratch_path("db/labels_lmdb"), &s, &err) == CREMA_OK);
   for (int rec = 0; rec < 12; rec++) {
     const void *v;
     size_t len;
@@ -526,7 +509,7 @@ START_TEST(lesion_db_pairs_keys_and_labels) {
   }
   lmdb_source_close(s);
   /* Image records: 3-channel 32x32. */
-  ck_assert(lmdb_source_open(in_scratch("db/images_lmdb"), &s, &err) == CREMA_OK);
+  ck_assert(lmdb_source_open(test_scratch_path("db/images_lmdb"), &s, &err) == CREMA_OK);
   const void *v;
   size_t len;
   lmdb_source_value(s, &v, &len);
@@ -538,12 +521,12 @@ START_TEST(lesion_db_pairs_keys_and_labels) {
   lmdb_source_close(s);
 
   /* Existing databases are not overwritten; no pairs is an error. */
-  ck_assert(lesion_db_build(imgs, in_scratch("db"), &o, &r, &err) != CREMA_OK);
-  mkdir(in_scratch("empty"), 0700);
-  ck_assert(lesion_db_build(in_scratch("empty"), in_scratch("db2"), &o, &r, &err) ==
+  ck_assert(lesion_db_build(imgs, test_scratch_path("db"), &o, &r, &err) != CREMA_OK);
+  mkdir(test_scratch_path("empty"), 0700);
+  ck_assert(lesion_db_build(test_scratch_path("empty"), test_scratch_path("db2"), &o, &r, &err) ==
             CREMA_ERR_NOT_FOUND);
   o.size = 8;
-  ck_assert(lesion_db_build(imgs, in_scratch("db3"), &o, &r, &err) == CREMA_ERR_INVALID);
+  ck_assert(lesion_db_build(imgs, test_scratch_path("db3"), &o, &r, &err) == CREMA_ERR_INVALID);
 }
 END_TEST
 
@@ -551,7 +534,7 @@ END_TEST
 START_TEST(lesion_db_is_reproducible) {
   crema_error err = {0};
   char imgs[512];
-  snprintf(imgs, sizeof imgs, "%s", in_scratch("pairs"));
+  snprintf(imgs, sizeof imgs, "%s", test_scratch_path("pairs"));
   mkdir(imgs, 0700);
   for (int i = 0; i < 3; i++) {
     char id[32];
@@ -563,11 +546,11 @@ START_TEST(lesion_db_is_reproducible) {
   o.size = 16;
   o.augment = 3;
   lesion_db_report r;
-  ck_assert(lesion_db_build(imgs, in_scratch("a"), &o, &r, &err) == CREMA_OK);
-  ck_assert(lesion_db_build(imgs, in_scratch("b"), &o, &r, &err) == CREMA_OK);
+  ck_assert(lesion_db_build(imgs, test_scratch_path("a"), &o, &r, &err) == CREMA_OK);
+  ck_assert(lesion_db_build(imgs, test_scratch_path("b"), &o, &r, &err) == CREMA_OK);
   lmdb_source *sa, *sb;
-  ck_assert(lmdb_source_open(in_scratch("a/labels_lmdb"), &sa, &err) == CREMA_OK);
-  ck_assert(lmdb_source_open(in_scratch("b/labels_lmdb"), &sb, &err) == CREMA_OK);
+  ck_assert(lmdb_source_open(test_scratch_path("a/labels_lmdb"), &sa, &err) == CREMA_OK);
+  ck_assert(lmdb_source_open(test_scratch_path("b/labels_lmdb"), &sb, &err) == CREMA_OK);
   for (int i = 0; i < 12; i++) {
     const void *va, *vb;
     size_t la, lb;
@@ -598,7 +581,7 @@ static void assert_png_size(const char *path, int w, int h, int channels) {
 START_TEST(segment_outputs_at_input_size) {
   crema_error err = {0};
   char imgs[512];
-  snprintf(imgs, sizeof imgs, "%s", in_scratch("in"));
+  snprintf(imgs, sizeof imgs, "%s", test_scratch_path("in"));
   mkdir(imgs, 0700);
   write_pair(imgs, "wide", 201, 75, "jpg");
   write_pair(imgs, "tiny", 13, 29, "png");
@@ -613,20 +596,20 @@ START_TEST(segment_outputs_at_input_size) {
                 "%s", err.message);
   ck_assert_int_eq(lesion_segmenter_size(seg), 128);
   char out[512];
-  snprintf(out, sizeof out, "%s", in_scratch("out"));
+  snprintf(out, sizeof out, "%s", test_scratch_path("out"));
   mkdir(out, 0700);
-  ck_assert_msg(lesion_segment_file(seg, in_scratch("in/wide.jpg"), out, &err) == CREMA_OK, "%s",
+  ck_assert_msg(lesion_segment_file(seg, test_scratch_path("in/wide.jpg"), out, &err) == CREMA_OK, "%s",
                 err.message);
-  ck_assert_msg(lesion_segment_file(seg, in_scratch("in/tiny.png"), out, &err) == CREMA_OK, "%s",
+  ck_assert_msg(lesion_segment_file(seg, test_scratch_path("in/tiny.png"), out, &err) == CREMA_OK, "%s",
                 err.message);
-  assert_png_size(in_scratch("out/wide_segmentation.png"), 201, 75, 1);
-  assert_png_size(in_scratch("out/wide_border.png"), 201, 75, 1);
-  assert_png_size(in_scratch("out/wide_lesion.png"), 201, 75, 1);
-  assert_png_size(in_scratch("out/wide_overlay.png"), 201, 75, 3);
-  assert_png_size(in_scratch("out/tiny_segmentation.png"), 13, 29, 1);
+  assert_png_size(test_scratch_path("out/wide_segmentation.png"), 201, 75, 1);
+  assert_png_size(test_scratch_path("out/wide_border.png"), 201, 75, 1);
+  assert_png_size(test_scratch_path("out/wide_lesion.png"), 201, 75, 1);
+  assert_png_size(test_scratch_path("out/wide_overlay.png"), 201, 75, 3);
+  assert_png_size(test_scratch_path("out/tiny_segmentation.png"), 13, 29, 1);
   /* The probabilities of the largest scale's size (128 * 1.5 = 192). */
   image img;
-  ck_assert(image_read_file(in_scratch("in/wide.jpg"), IMAGE_COLOR, &img, &err) == CREMA_OK);
+  ck_assert(image_read_file(test_scratch_path("in/wide.jpg"), IMAGE_COLOR, &img, &err) == CREMA_OK);
   lesion_maps maps;
   ck_assert(lesion_segment_image(seg, &img, &maps, &err) == CREMA_OK);
   ck_assert_int_eq(maps.side, 192);
@@ -635,10 +618,10 @@ START_TEST(segment_outputs_at_input_size) {
     ck_assert(maps.fuse[i] >= 0 && maps.fuse[i] <= 1);
   image_free(&img);
   /* Files that are no images fail with a message naming them. */
-  write_text(in_scratch("in/broken.jpg"), "\xff\xd8\xff garbage");
-  ck_assert(lesion_segment_file(seg, in_scratch("in/broken.jpg"), out, &err) != CREMA_OK);
+  write_text(test_scratch_path("in/broken.jpg"), "\xff\xd8\xff garbage");
+  ck_assert(lesion_segment_file(seg, test_scratch_path("in/broken.jpg"), out, &err) != CREMA_OK);
   ck_assert_ptr_nonnull(strstr(err.message, "broken.jpg"));
-  ck_assert(lesion_segment_file(seg, in_scratch("in/missing.png"), out, &err) != CREMA_OK);
+  ck_assert(lesion_segment_file(seg, test_scratch_path("in/missing.png"), out, &err) != CREMA_OK);
   lesion_segmenter_close(seg);
 
   /* Bad scales and sizes are refused. */

@@ -20,7 +20,7 @@ static Caffe__SolverParameter make_param(const char *policy, float base_lr) {
 static float rate_at(const Caffe__SolverParameter *p, int iter, int *step) {
   crema_error err = {0};
   float rate = -1;
-  ck_assert_msg(lr_policy_rate(p, iter, step, &rate, &err) == CREMA_OK, "%s", err.message);
+  ck_assert_msg(lr_policy_rate(p, iter, step, CREMA_LOG_INFO, &rate, &err) == CREMA_OK, "%s", err.message);
   return rate;
 }
 
@@ -135,7 +135,7 @@ END_TEST
 static crema_status try_policy(Caffe__SolverParameter *p, crema_error *err) {
   int step = 0;
   float rate;
-  return lr_policy_rate(p, 0, &step, &rate, err);
+  return lr_policy_rate(p, 0, &step, CREMA_LOG_INFO, &rate, err);
 }
 
 START_TEST(bad_policies_are_errors) {
@@ -175,7 +175,7 @@ START_TEST(sigmoid_and_multistep_edge_cases) {
   for (int it = 0; it < 6; it++) {
     float rate = 0;
     crema_error err = {0};
-    ck_assert_int_eq(lr_policy_rate(&p, it, &step, &rate, &err), CREMA_OK);
+    ck_assert_int_eq(lr_policy_rate(&p, it, &step, CREMA_LOG_INFO, &rate, &err), CREMA_OK);
     ck_assert_rate(rate, want[it]);
   }
   ck_assert_int_eq(step, 3);

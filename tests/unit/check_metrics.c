@@ -13,6 +13,7 @@
 #include "io/file.h"
 #include "io/image.h"
 #include "lesion/metrics.h"
+#include "tests/unit/testutil.h"
 
 #define EPS 1e-12
 
@@ -161,28 +162,17 @@ END_TEST
 
 /* ---- folders ---- */
 
-static char scratch[256];
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-
 static void setup_scratch(void) {
-  snprintf(scratch, sizeof scratch, "/tmp/crema-check-metrics-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(scratch));
-  char p[512];
-  snprintf(p, sizeof p, "%s/truth", scratch);
-  ck_assert_int_eq(mkdir(p, 0700), 0);
-  snprintf(p, sizeof p, "%s/pred", scratch);
-  ck_assert_int_eq(mkdir(p, 0700), 0);
+  test_scratch_make("check-metrics");
+  ck_assert_int_eq(mkdir(test_scratch_path("truth"), 0700), 0);
+  ck_assert_int_eq(mkdir(test_scratch_path("pred"), 0700), 0);
 }
 
-static void teardown_scratch(void) { nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static void teardown_scratch(void) { test_scratch_remove(); }
 
 static void put_mask(const char *sub, const char *name, int w, int h, const char *rows) {
   char path[512];
-  snprintf(path, sizeof path, "%s/%s/%s", scratch, sub, name);
+  snprintf(path, sizeof path, "%s/%s/%s", test_scratch_dir(), sub, name);
   image m;
   mask_from(&m, w, h, rows);
   crema_error err = {0};
@@ -192,18 +182,12 @@ static void put_mask(const char *sub, const char *name, int w, int h, const char
 
 static void put_text(const char *sub, const char *name, const char *text) {
   char path[512];
-  snprintf(path, sizeof path, "%s/%s/%s", scratch, sub, name);
+  snprintf(path, sizeof path, "%s/%s/%s", test_scratch_dir(), sub, name);
   crema_error err = {0};
   ck_assert(file_write_atomic(path, text, strlen(text), &err) == CREMA_OK);
 }
 
-static const char *sub(const char *name) {
-  static char paths[2][512];
-  static int next;
-  char *p = paths[next++ % 2];
-  snprintf(p, 512, "%s/%s", scratch, name);
-  return p;
-}
+static const char *sub(const char *name) { return test_scratch_path(name); }
 
 START_TEST(folders_with_missing_failed_and_stray_files) {
   const char *sq = ".....##..##....."; /* 2x2 square, 4x4 */

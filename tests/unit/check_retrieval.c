@@ -26,31 +26,7 @@
 #include "retrieval/report.h"
 #include "tests/unit/testutil.h"
 
-/* ---- scratch directory ---------------------------------------------------------------------- */
-
-static char scratch[256];
-
-static void make_scratch(void) {
-  snprintf(scratch, sizeof scratch, "/tmp/crema-check-retrieval-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(scratch));
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static void remove_scratch(void) {
-  nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *in_scratch(const char *name) {
-  static char paths[8][512];
-  static int next;
-  char *p = paths[next++ % 8];
-  snprintf(p, 512, "%s/%s", scratch, name);
-  return p;
-}
+/* ---- scratch directory (testutil.h) ---- */
 
 /* ---- a small net over a small image database ------------------------------------------------ */
 
@@ -164,8 +140,8 @@ static void check_db(const char *path, const float *ref, size_t dim, long sample
 }
 
 START_TEST(extract_matches_forward_in_caffe_layout) {
-  make_scratch();
-  const char *src = in_scratch("src");
+  test_scratch_make("check-retrieval");
+  const char *src = test_scratch_path("src");
   make_source(src);
   size_t dconv, dpool;
   float *conv = forward_reference(src, "conv", 3, &dconv);
@@ -176,7 +152,7 @@ START_TEST(extract_matches_forward_in_caffe_layout) {
   /* Two blobs, 3 batches of 3: 9 samples, the source wrapping around. */
   net *n = open_net(src, 1);
   const char *blobs[] = {"conv", "pool"};
-  const char *dbs[] = {in_scratch("conv_db"), in_scratch("pool_db")};
+  const char *dbs[] = {test_scratch_path("conv_db"), test_scratch_path("pool_db")};
   features_extract_options o = {.blobs = blobs, .dbs = dbs, .nblobs = 2, .batches = 3};
   long written[2];
   crema_error err = {0};
@@ -194,7 +170,7 @@ START_TEST(extract_matches_forward_in_caffe_layout) {
 
   /* Exactly 7 samples, with the source's labels and keys. */
   n = open_net(src, 1);
-  const char *db7[] = {in_scratch("pool7")};
+  const char *db7[] = {test_scratch_path("pool7")};
   features_extract_options o7 = {.blobs = blobs + 1, .dbs = db7, .nblobs = 1, .batches = 1,
                                  .count = RECORDS, .source = features_net_source(n)};
   ck_assert_str_eq(o7.source, src);
@@ -215,7 +191,7 @@ START_TEST(extract_matches_forward_in_caffe_layout) {
 
   /* A blob the net lacks. */
   n = open_net(src, 1);
-  const char *nope[] = {"nope"}, *nope_db[] = {in_scratch("nope")};
+  const char *nope[] = {"nope"}, *nope_db[] = {test_scratch_path("nope")};
   features_extract_options on = {.blobs = nope, .dbs = nope_db, .nblobs = 1, .batches = 1};
   ck_assert_int_ne(features_extract(n, &on, written, &err), CREMA_OK);
   ck_assert_msg(strstr(err.message, "'nope'"), "%s", err.message);
@@ -224,7 +200,7 @@ START_TEST(extract_matches_forward_in_caffe_layout) {
 
   free(conv);
   free(pool);
-  remove_scratch();
+  test_scratch_remove();
 }
 END_TEST
 
@@ -246,7 +222,7 @@ static void make_image_source(const char *db, char paths[RECORDS][512]) {
     unsigned char *png;
     size_t len;
     ck_assert_int_eq(image_encode_png(&img, &png, &len, &err), CREMA_OK);
-    snprintf(paths[i], 512, "%s/img_%d.png", scratch, i);
+    snprintf(paths[i], 512, "%s/img_%d.png", test_scratch_dir(), i);
     ck_assert_int_eq(file_write_atomic(paths[i], png, len, &err), CREMA_OK);
     free(png);
     Caffe__Datum d = CAFFE__DATUM__INIT;
@@ -266,19 +242,19 @@ static void make_image_source(const char *db, char paths[RECORDS][512]) {
 /* Images run through the net one at a time give the values
  * extract-features writes for them in batches from the database. */
 START_TEST(image_queries_match_extract) {
-  make_scratch();
-  const char *src = in_scratch("images_db");
+  test_scratch_make("check-retrieval");
+  const char *src = test_scratch_path("images_db");
   char paths[RECORDS][512], keys[RECORDS][16];
   make_image_source(src, paths);
   crema_error err = {0};
   char text[2048];
   net_text(text, sizeof text, src);
-  const char *model = in_scratch("net.prototxt"), *weights = in_scratch("w.caffemodel");
+  const char *model = test_scratch_path("net.prototxt"), *weights = test_scratch_path("w.caffemodel");
   ck_assert_int_eq(file_write_atomic(model, text, strlen(text), &err), CREMA_OK);
   net *n = open_net(src, 1);
   ck_assert_msg(net_save_weights(n, weights, &err) == CREMA_OK, "%s", err.message);
   const char *blobs[] = {"pool", "conv"};
-  const char *dbs[] = {in_scratch("pool_db"), in_scratch("conv_db")};
+  const char *dbs[] = {test_scratch_path("pool_db"), test_scratch_path("conv_db")};
   features_extract_options eo = {.blobs = blobs, .dbs = dbs, .nblobs = 2, .batches = 1,
                                  .count = RECORDS, .source = src};
   ck_assert_msg(features_extract(n, &eo, NULL, &err) == CREMA_OK, "%s", err.message);
@@ -324,7 +300,7 @@ START_TEST(image_queries_match_extract) {
   feature_set_free(&qconv);
   feature_set_free(&pool);
   feature_set_free(&conv);
-  remove_scratch();
+  test_scratch_remove();
 }
 END_TEST
 

@@ -11,30 +11,13 @@
 #include "io/file.h"
 #include "io/image.h"
 #include "lesion/synth.h"
+#include "tests/unit/testutil.h"
 
-/* ---- scratch directory ---- */
+/* ---- scratch directory (testutil.h) ---- */
 
-static char scratch[256];
+static void setup_scratch(void) { test_scratch_make("check-synth"); }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static void setup_scratch(void) {
-  snprintf(scratch, sizeof scratch, "/tmp/crema-check-synth-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(scratch));
-}
-
-static void teardown_scratch(void) { nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
-static const char *in_scratch(const char *name) {
-  static char paths[4][512];
-  static int next;
-  char *p = paths[next++ % 4];
-  snprintf(p, 512, "%s/%s", scratch, name);
-  return p;
-}
+static void teardown_scratch(void) { test_scratch_remove(); }
 
 /* ---- helpers ---- */
 
@@ -185,22 +168,22 @@ START_TEST(isic_names_and_set_files) {
   ck_assert_str_eq(id, "ISIC_9999999");
 
   crema_error err = {0};
-  ck_assert_msg(synth_write_set(scratch, 5, 10, 3, 48, SYNTH_JPEG, &err) == CREMA_OK, "%s",
+  ck_assert_msg(synth_write_set(test_scratch_dir(), 5, 10, 3, 48, SYNTH_JPEG, &err) == CREMA_OK, "%s",
                 err.message);
-  ck_assert_msg(synth_write_set(scratch, 5, 12, 1, 48, SYNTH_PNG, &err) == CREMA_OK, "%s",
+  ck_assert_msg(synth_write_set(test_scratch_dir(), 5, 12, 1, 48, SYNTH_PNG, &err) == CREMA_OK, "%s",
                 err.message);
   struct stat st;
-  ck_assert_int_eq(stat(in_scratch("ISIC_0000010.jpg"), &st), 0);
-  ck_assert_int_eq(stat(in_scratch("ISIC_0000011_segmentation.png"), &st), 0);
-  ck_assert_int_eq(stat(in_scratch("ISIC_0000012.png"), &st), 0);
-  ck_assert_int_ne(stat(in_scratch("ISIC_0000013.jpg"), &st), 0);
+  ck_assert_int_eq(stat(test_scratch_path("ISIC_0000010.jpg"), &st), 0);
+  ck_assert_int_eq(stat(test_scratch_path("ISIC_0000011_segmentation.png"), &st), 0);
+  ck_assert_int_eq(stat(test_scratch_path("ISIC_0000012.png"), &st), 0);
+  ck_assert_int_ne(stat(test_scratch_path("ISIC_0000013.jpg"), &st), 0);
 
   image img, mask;
-  ck_assert(image_read_file(in_scratch("ISIC_0000010.jpg"), IMAGE_NATIVE, &img, &err) == CREMA_OK);
+  ck_assert(image_read_file(test_scratch_path("ISIC_0000010.jpg"), IMAGE_NATIVE, &img, &err) == CREMA_OK);
   ck_assert_int_eq(img.width, 48);
   ck_assert_int_eq(img.channels, 3);
   image_free(&img);
-  ck_assert(image_read_file(in_scratch("ISIC_0000010_segmentation.png"), IMAGE_NATIVE, &mask,
+  ck_assert(image_read_file(test_scratch_path("ISIC_0000010_segmentation.png"), IMAGE_NATIVE, &mask,
                             &err) == CREMA_OK);
   ck_assert_int_eq(mask.channels, 1);
 
@@ -212,7 +195,7 @@ START_TEST(isic_names_and_set_files) {
   size_t len;
   ck_assert(synth_encode(&s, SYNTH_JPEG, &data, &len, &err) == CREMA_OK);
   file_view v;
-  ck_assert(file_view_open(in_scratch("ISIC_0000010.jpg"), 1u << 30, &v, &err) == CREMA_OK);
+  ck_assert(file_view_open(test_scratch_path("ISIC_0000010.jpg"), 1u << 30, &v, &err) == CREMA_OK);
   ck_assert(v.size == len && !memcmp(v.data, data, len));
   file_view_close(&v);
   free(data);
@@ -220,7 +203,7 @@ START_TEST(isic_names_and_set_files) {
   image_free(&mask);
 
   /* No temporary files are left behind. */
-  ck_assert_int_ne(stat(in_scratch(".ISIC_0000010.jpg.tmp"), &st), 0);
+  ck_assert_int_ne(stat(test_scratch_path(".ISIC_0000010.jpg.tmp"), &st), 0);
 }
 END_TEST
 
@@ -228,11 +211,11 @@ END_TEST
  * the same as the whole. */
 START_TEST(sets_are_reproducible_and_splittable) {
   crema_error err = {0};
-  ck_assert_int_eq(mkdir(in_scratch("a"), 0700), 0);
-  ck_assert_int_eq(mkdir(in_scratch("b"), 0700), 0);
-  ck_assert(synth_write_set(in_scratch("a"), 9, 0, 4, 64, SYNTH_JPEG, &err) == CREMA_OK);
-  ck_assert(synth_write_set(in_scratch("b"), 9, 0, 2, 64, SYNTH_JPEG, &err) == CREMA_OK);
-  ck_assert(synth_write_set(in_scratch("b"), 9, 2, 2, 64, SYNTH_JPEG, &err) == CREMA_OK);
+  ck_assert_int_eq(mkdir(test_scratch_path("a"), 0700), 0);
+  ck_assert_int_eq(mkdir(test_scratch_path("b"), 0700), 0);
+  ck_assert(synth_write_set(test_scratch_path("a"), 9, 0, 4, 64, SYNTH_JPEG, &err) == CREMA_OK);
+  ck_assert(synth_write_set(test_scratch_path("b"), 9, 0, 2, 64, SYNTH_JPEG, &err) == CREMA_OK);
+  ck_assert(synth_write_set(test_scratch_path("b"), 9, 2, 2, 64, SYNTH_JPEG, &err) == CREMA_OK);
   for (int k = 0; k < 4; k++) {
     char a[64], b[64];
     for (int m = 0; m < 2; m++) {
@@ -240,8 +223,8 @@ START_TEST(sets_are_reproducible_and_splittable) {
       snprintf(a, sizeof a, fmt, "a", k);
       snprintf(b, sizeof b, fmt, "b", k);
       char pa[512], pb[512];
-      snprintf(pa, sizeof pa, "%s", in_scratch(a));
-      snprintf(pb, sizeof pb, "%s", in_scratch(b));
+      snprintf(pa, sizeof pa, "%s", test_scratch_path(a));
+      snprintf(pb, sizeof pb, "%s", test_scratch_path(b));
       ck_assert_msg(files_equal(pa, pb), "%s differs from %s", pa, pb);
     }
   }
@@ -254,10 +237,10 @@ START_TEST(bad_arguments_fail_cleanly) {
   ck_assert_int_eq(synth_render(1, 0, 8, &s, &err), CREMA_ERR_INVALID);
   ck_assert(strstr(err.message, "size"));
   ck_assert_int_eq(synth_render(1, 0, SYNTH_MAX_SIZE + 1, &s, &err), CREMA_ERR_INVALID);
-  ck_assert_int_eq(synth_write_set(scratch, 1, SYNTH_MAX_NUMBER, 2, 32, SYNTH_JPEG, &err),
+  ck_assert_int_eq(synth_write_set(test_scratch_dir(), 1, SYNTH_MAX_NUMBER, 2, 32, SYNTH_JPEG, &err),
                    CREMA_ERR_INVALID);
   ck_assert(strstr(err.message, "seven-digit"));
-  ck_assert_int_eq(synth_write_set(in_scratch("no/such/dir"), 1, 0, 1, 32, SYNTH_JPEG, &err),
+  ck_assert_int_eq(synth_write_set(test_scratch_path("no/such/dir"), 1, 0, 1, 32, SYNTH_JPEG, &err),
                    CREMA_ERR_IO);
   ck_assert(strstr(err.message, "no/such/dir"));
 }
@@ -318,11 +301,11 @@ END_TEST
  * patterns, and a convert-imageset list, one line per image. */
 START_TEST(labelled_set_files) {
   crema_error err = {0};
-  ck_assert_msg(synth_write_labelled_set(scratch, 4, 20, 5, 32, SYNTH_JPEG, &err) == CREMA_OK,
+  ck_assert_msg(synth_write_labelled_set(test_scratch_dir(), 4, 20, 5, 32, SYNTH_JPEG, &err) == CREMA_OK,
                 "%s", err.message);
   char line[256];
-  FILE *csv = fopen(in_scratch("labels.csv"), "r"), *pat = fopen(in_scratch("patterns.csv"), "r");
-  FILE *list = fopen(in_scratch("list.txt"), "r");
+  FILE *csv = fopen(test_scratch_path("labels.csv"), "r"), *pat = fopen(test_scratch_path("patterns.csv"), "r");
+  FILE *list = fopen(test_scratch_path("list.txt"), "r");
   ck_assert(csv && pat && list);
   ck_assert(fgets(line, sizeof line, csv));
   ck_assert_str_eq(line, "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC\n");
@@ -349,7 +332,7 @@ START_TEST(labelled_set_files) {
     ck_assert_str_eq(line, want);
     struct stat st;
     snprintf(want, sizeof want, "%s.jpg", id);
-    ck_assert_int_eq(stat(in_scratch(want), &st), 0);
+    ck_assert_int_eq(stat(test_scratch_path(want), &st), 0);
   }
   ck_assert(!fgets(line, sizeof line, csv) && !fgets(line, sizeof line, list));
   fclose(csv);

@@ -2,10 +2,13 @@
 #include "config.h"
 
 #include <check.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/text.h"
 #include "tests/unit/testutil.h"
@@ -45,4 +48,42 @@ Caffe__NetParameter *test_parse_net_text(const char *text) {
                               &caffe__net_parameter__descriptor, &msg, &err);
   ck_assert_msg(st == CREMA_OK, "parse: %s", err.message);
   return (Caffe__NetParameter *)msg;
+}
+
+/* ---- scratch directory ---- */
+
+/* One per test process: Check runs each test in its own fork. */
+static char scratch_dir[256];
+static char scratch_start[4096];
+
+void test_scratch_make(const char *tag) {
+  snprintf(scratch_dir, sizeof scratch_dir, "/tmp/crema-%s-XXXXXX", tag);
+  ck_assert_ptr_nonnull(mkdtemp(scratch_dir));
+  ck_assert_ptr_nonnull(getcwd(scratch_start, sizeof scratch_start));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  chmod(path, 0700);
+  return remove(path);
+}
+
+void test_scratch_remove(void) {
+  if (!scratch_dir[0] || chdir(scratch_start) != 0)
+    return;
+  chmod(scratch_dir, 0700);
+  nftw(scratch_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  scratch_dir[0] = '\0';
+}
+
+const char *test_scratch_dir(void) { return scratch_dir; }
+
+const char *test_start_dir(void) { return scratch_start; }
+
+const char *test_scratch_path(const char *name) {
+  static char paths[8][512];
+  static int next;
+  char *p = paths[next++ % 8];
+  snprintf(p, sizeof paths[0], "%s/%s", scratch_dir, name);
+  return p;
 }

@@ -24,4 +24,17 @@ Caffe__NetParameter *test_parse_net_file(const char *path);
  * Free with protobuf_c_message_free_unpacked. */
 Caffe__NetParameter *test_parse_net_text(const char *text);
 
+/* A scratch directory per test.  test_scratch_make creates
+ * /tmp/crema-<tag>-XXXXXX and remembers the working directory;
+ * test_scratch_remove returns there (a test may chdir into the scratch)
+ * and removes the directory with all it holds, read-only entries too
+ * (the permission tests make some).  test_scratch_path gives DIR/name;
+ * its last 8 results stay valid. */
+void test_scratch_make(const char *tag);
+void test_scratch_remove(void);
+const char *test_scratch_dir(void);
+/* The working directory test_scratch_make found, to return to. */
+const char *test_start_dir(void);
+const char *test_scratch_path(const char *name);
+
 #endif
